@@ -1,0 +1,120 @@
+"""Registration system for a Danish municipal digitalisation conference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask, render_template
+from flask_login import LoginManager
+from flask_migrate import Migrate
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from conference.core.db import db, normalise_database_url
+from conference.core.i18n import init_i18n
+from conference.core.security import init_security
+from config import config_for
+
+ROOT = Path(__file__).resolve().parent.parent
+
+migrate = Migrate()
+login_manager = LoginManager()
+
+
+def create_app(config_name: str | None = None, overrides: dict | None = None) -> Flask:
+    """The app factory: settings, extensions, blueprints, commands."""
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+        instance_path=str(ROOT / "instance"),
+    )
+    app.config.from_object(config_for(config_name))
+    if overrides:
+        app.config.update(overrides)
+    app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(
+        app.config["SQLALCHEMY_DATABASE_URI"]
+    )
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if app.config["PROXY_COUNT"]:
+        count = app.config["PROXY_COUNT"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
+    init_i18n(app)
+    init_security(app)
+    _init_login(app)
+    _register_models()
+    _register_blueprints(app)
+    _register_commands(app)
+    _register_error_pages(app)
+    _register_template_helpers(app)
+    return app
+
+
+def _register_models() -> None:
+    # Import every area's models so Alembic and relationships see all tables.
+    from conference.auth import models as _auth  # noqa: F401
+    from conference.core import models as _core  # noqa: F401
+    from conference.events import models as _events  # noqa: F401
+    from conference.mail import models as _mail  # noqa: F401
+    from conference.registration import models as _registration  # noqa: F401
+
+
+def _init_login(app: Flask) -> None:
+    from conference.auth.models import StaffUser
+
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message_category = "info"
+
+    @login_manager.user_loader
+    def load_user(user_id: str):
+        user = db.session.get(StaffUser, int(user_id)) if user_id.isdigit() else None
+        return user if user is not None and user.is_active else None
+
+    from flask_babel import lazy_gettext
+
+    login_manager.login_message = lazy_gettext("Please log in to see this page.")
+
+
+def _register_blueprints(app: Flask) -> None:
+    from conference.auth.views import bp as auth_bp
+    from conference.backoffice.views import bp as backoffice_bp
+    from conference.events.views import bp as events_bp
+    from conference.mail.views import bp as mail_bp
+    from conference.registration.views import bp as registration_bp
+
+    for blueprint in (events_bp, registration_bp, auth_bp, backoffice_bp, mail_bp):
+        app.register_blueprint(blueprint)
+
+
+def _register_commands(app: Flask) -> None:
+    from conference.auth.commands import users_cli
+    from conference.events.commands import demo_cli
+    from conference.mail.commands import outbox_cli
+    from conference.registration.commands import registration_cli
+
+    for group in (users_cli, outbox_cli, demo_cli, registration_cli):
+        app.cli.add_command(group)
+
+
+def _register_error_pages(app: Flask) -> None:
+    from flask_wtf.csrf import CSRFError
+
+    def error_page(status: int):
+        def handler(error):
+            return render_template("core/error.html", status=status, error=error), status
+
+        return handler
+
+    for status in (400, 403, 404, 405, 413, 429, 500):
+        app.register_error_handler(status, error_page(status))
+    app.register_error_handler(CSRFError, error_page(400))
+
+
+def _register_template_helpers(app: Flask) -> None:
+    from conference.core.templating import init_templating
+
+    init_templating(app)

@@ -1,0 +1,1 @@
+"""Organiser and accounting screens."""

@@ -1,0 +1,1 @@
+"""Shared building blocks: database, money, errors, i18n, audit log, security."""

@@ -1,0 +1,87 @@
+"""Tokens for manage links, security headers, CSRF and rate limits."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from flask import Flask, current_app
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_wtf import CSRFProtect
+from itsdangerous import BadSignature, URLSafeSerializer
+
+csrf = CSRFProtect()
+limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+
+def new_token() -> str:
+    """A random 256-bit token for a manage or offer link (URL-safe text)."""
+    return secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    """What we store: a SHA-256 of the token, so a database leak reveals no links."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_ticket_code() -> str:
+    """The random code a ticket's QR identifies; rotated when a place changes hands."""
+    return secrets.token_urlsafe(16)
+
+
+def _ticket_serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="ticket-qr")
+
+
+def sign_ticket_code(code: str) -> str:
+    """The QR payload: the ticket code signed with the app's key, no personal data."""
+    return _ticket_serializer().dumps(code)
+
+
+def unsign_ticket_code(payload: str) -> str | None:
+    """The ticket code of a scanned QR payload, or None if it was forged or garbled."""
+    try:
+        code = _ticket_serializer().loads(payload)
+    except BadSignature:
+        return None
+    return code if isinstance(code, str) else None
+
+
+def tokens_equal(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "img-src 'self' data:",
+        "style-src 'self'",
+        "script-src 'self'",
+        "font-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "frame-ancestors 'none'",
+        "form-action 'self'",
+    ]
+)
+
+
+def init_security(app: Flask) -> None:
+    """CSRF on every form, rate limits, and security headers on every response."""
+    csrf.init_app(app)
+    limiter.init_app(app)
+
+    @app.after_request
+    def set_security_headers(response):
+        headers = response.headers
+        headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        headers.setdefault("X-Frame-Options", "DENY")
+        # Manage links carry secrets in the URL: never leak them in a Referer.
+        headers.setdefault("Referrer-Policy", "no-referrer")
+        headers.setdefault("Permissions-Policy", "geolocation=(), microphone=()")
+        if app.config.get("SESSION_COOKIE_SECURE"):
+            headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        return response

@@ -1,0 +1,1 @@
+"""Editions of the event, ticket types and the capacity they share."""

@@ -1,0 +1,1 @@
+"""Forms of the events area (organiser forms arrive with the back office)."""

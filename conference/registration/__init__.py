@@ -1,0 +1,1 @@
+"""Orders, attendees and the waiting list."""

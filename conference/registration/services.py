@@ -1,0 +1,616 @@
+"""Placing binding orders, first come first served, and running the waiting list.
+
+A group is all-or-nothing: its places are claimed with one conditional write
+(``claim_places``) in the order's transaction, so either every colleague gets
+a place or nothing is written. Orders are never cancelled by attendees.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+
+from flask_babel import gettext as _
+from flask_babel import ngettext
+from sqlalchemy import func, select, update
+from stdnum import ean as gs1
+from stdnum.dk import cvr as dk_cvr
+
+from conference.core.db import db, utcnow
+from conference.core.errors import DomainError, NotEnoughPlaces, NotFound, RegistrationClosed
+from conference.core.money import vat_of
+from conference.core.security import hash_token, new_ticket_code, new_token
+from conference.core.services import record_audit
+from conference.core.urls import public_url
+from conference.events.models import Edition, TicketType
+from conference.events.services import (
+    RegistrationState,
+    calendar_attachment,
+    claim_places,
+    places_left,
+    registration_state,
+    release_places,
+    ticket_type_for_code,
+)
+from conference.mail.services import queue_mail
+from conference.registration.models import (
+    Attendee,
+    Order,
+    OrganisationType,
+    WaitingListEntry,
+    WaitingStatus,
+)
+
+REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+
+
+class InvalidBooking(DomainError):
+    """The submitted details break a rule; ``errors`` maps field names to messages."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__(next(iter(errors.values())))
+        self.errors = errors
+
+
+@dataclass
+class AttendeeDetails:
+    name: str
+    email: str
+    job_title: str = ""
+    dietary: str = ""
+
+
+@dataclass
+class BookingDetails:
+    """Everything a booker submits; plain values, no request objects."""
+
+    ticket_type_id: int
+    booker_name: str
+    booker_email: str
+    booker_phone: str
+    organisation: str
+    organisation_type: str
+    invoice_organisation: str
+    invoice_address: str
+    invoice_postcode: str
+    invoice_city: str
+    attendees: list[AttendeeDetails]
+    cvr: str | None = None
+    ean: str | None = None
+    personreference: str | None = None
+    buyer_order_number: str | None = None
+    access_code: str | None = None
+    language: str = "da"
+
+    def to_payload(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_payload(cls, payload: dict) -> BookingDetails:
+        data = dict(payload)
+        data["attendees"] = [AttendeeDetails(**a) for a in data.get("attendees", [])]
+        return cls(**data)
+
+
+@dataclass
+class PlacedOrder:
+    """A new order and the plain manage tokens, known only now (we store hashes)."""
+
+    order: Order
+    booker_token: str
+    attendee_tokens: dict[int, str] = field(default_factory=dict)
+
+
+# --- validation -----------------------------------------------------------------
+
+
+def normalise_cvr(value: str) -> str:
+    """A valid Danish CVR number as 8 digits; ValueError if it is not one."""
+    try:
+        return dk_cvr.validate(value)
+    except Exception as error:
+        raise ValueError(str(error)) from None
+
+
+def normalise_ean(value: str) -> str:
+    """A valid EAN location number (GLN, 13 digits with GS1 check digit)."""
+    compact = gs1.compact(value)
+    if len(compact) != 13:
+        raise ValueError("an EAN location number has 13 digits")
+    try:
+        return gs1.validate(compact)
+    except Exception as error:
+        raise ValueError(str(error)) from None
+
+
+def check_booking(edition: Edition, details: BookingDetails) -> dict[str, str]:
+    """Field errors of a booking, translated; empty when it may be placed.
+
+    Normalises CVR and EAN in place (spaces removed) when they are valid.
+    """
+    errors: dict[str, str] = {}
+    required = {
+        "booker_name": details.booker_name,
+        "booker_email": details.booker_email,
+        "booker_phone": details.booker_phone,
+        "organisation": details.organisation,
+        "invoice_organisation": details.invoice_organisation,
+        "invoice_address": details.invoice_address,
+        "invoice_postcode": details.invoice_postcode,
+        "invoice_city": details.invoice_city,
+    }
+    for name, value in required.items():
+        if not (value or "").strip():
+            errors[name] = _("This field is required.")
+    try:
+        organisation_type = OrganisationType(details.organisation_type)
+    except ValueError:
+        errors["organisation_type"] = _("Choose the type of organisation.")
+        organisation_type = None
+
+    if details.cvr:
+        try:
+            details.cvr = normalise_cvr(details.cvr)
+        except ValueError:
+            errors["cvr"] = _("This is not a valid CVR number (8 digits).")
+    elif organisation_type is OrganisationType.PRIVATE:
+        errors["cvr"] = _("Companies must give their CVR number.")
+
+    if details.ean:
+        try:
+            details.ean = normalise_ean(details.ean)
+        except ValueError:
+            errors["ean"] = _(
+                "This is not a valid EAN location number (13 digits with a check digit)."
+            )
+    elif organisation_type is not None and organisation_type.is_public:
+        errors["ean"] = _("Public bodies must give an EAN location number for the e-invoice.")
+
+    count = len(details.attendees)
+    if count < 1:
+        errors["attendees"] = _("Register at least one participant.")
+    elif count > edition.max_group_size:
+        errors["attendees"] = _(
+            "One registration can hold at most %(max)d participants.", max=edition.max_group_size
+        )
+    seen: dict[str, int] = {}
+    for index, attendee in enumerate(details.attendees):
+        if not attendee.name.strip():
+            errors[f"attendees-{index}-name"] = _("This field is required.")
+        email = attendee.email.strip().lower()
+        if not email:
+            errors[f"attendees-{index}-email"] = _("This field is required.")
+        elif email in seen:
+            errors[f"attendees-{index}-email"] = _(
+                "This e-mail address is already used for participant %(number)d.",
+                number=seen[email] + 1,
+            )
+        else:
+            seen[email] = index
+    return errors
+
+
+def resolve_ticket_type(edition: Edition, details: BookingDetails) -> TicketType:
+    """The ticket type asked for, if the booker may have it (hidden ones need the code)."""
+    ticket_type = db.session.get(TicketType, details.ticket_type_id)
+    if ticket_type is None or ticket_type.edition_id != edition.id:
+        raise InvalidBooking({"ticket_type_id": _("Choose a ticket type.")})
+    if not ticket_type.is_public:
+        unlocked = ticket_type_for_code(edition, details.access_code or "")
+        if unlocked is None or unlocked.id != ticket_type.id:
+            raise InvalidBooking({"access_code": _("The access code is not valid.")})
+    return ticket_type
+
+
+# --- placing orders -----------------------------------------------------------------
+
+
+def place_order(
+    edition: Edition,
+    details: BookingDetails,
+    *,
+    now: datetime | None = None,
+    actor: str = "booker",
+) -> PlacedOrder:
+    """Claim places for the whole group and write a confirmed, binding order.
+
+    Raises RegistrationClosed, InvalidBooking or NotEnoughPlaces (with the
+    number left); in every error case nothing is written.
+    """
+    if registration_state(edition, now) is not RegistrationState.OPEN:
+        raise RegistrationClosed(_("Registration is not open."))
+    errors = check_booking(edition, details)
+    if errors:
+        raise InvalidBooking(errors)
+    ticket_type = resolve_ticket_type(edition, details)
+    count = len(details.attendees)
+    if not claim_places(ticket_type.quota_id, count):
+        left = places_left(ticket_type.quota_id)
+        raise NotEnoughPlaces(not_enough_places_message(count, left), places_left=left)
+    return _write_order(edition, ticket_type, details, actor=actor)
+
+
+def not_enough_places_message(asked: int, left: int) -> str:
+    if left == 0:
+        return _("The conference is fully booked. You can join the waiting list.")
+    return ngettext(
+        "Only %(num)d place is left, so your group of %(asked)d cannot be registered. "
+        "Register fewer colleagues or join the waiting list.",
+        "Only %(num)d places are left, so your group of %(asked)d cannot be registered. "
+        "Register fewer colleagues or join the waiting list.",
+        left,
+        asked=asked,
+    )
+
+
+def _new_reference() -> str:
+    return "DT" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(6))
+
+
+def _write_order(
+    edition: Edition, ticket_type: TicketType, details: BookingDetails, *, actor: str
+) -> PlacedOrder:
+    """Write the order for places already claimed, and queue its e-mails."""
+    booker_token = new_token()
+    unit_net = ticket_type.price_net_ore
+    count = len(details.attendees)
+    order = Order(
+        reference=_new_reference(),
+        edition_id=edition.id,
+        language=details.language,
+        manage_token_hash=hash_token(booker_token),
+        booker_name=details.booker_name.strip(),
+        booker_email=details.booker_email.strip(),
+        booker_phone=details.booker_phone.strip(),
+        organisation=details.organisation.strip(),
+        organisation_type=details.organisation_type,
+        invoice_organisation=details.invoice_organisation.strip(),
+        invoice_address=details.invoice_address.strip(),
+        invoice_postcode=details.invoice_postcode.strip(),
+        invoice_city=details.invoice_city.strip(),
+        cvr=details.cvr or None,
+        ean=details.ean or None,
+        personreference=(details.personreference or "").strip() or None,
+        buyer_order_number=(details.buyer_order_number or "").strip() or None,
+        # VAT is computed on the total, not per line, as on the invoice.
+        total_net_ore=unit_net * count,
+        total_vat_ore=vat_of(unit_net * count, ticket_type.vat_percent),
+    )
+    order.edition = edition
+    placed = PlacedOrder(order=order, booker_token=booker_token)
+    tokens: list[str] = []
+    for person in details.attendees:
+        token = new_token()
+        tokens.append(token)
+        order.attendees.append(
+            Attendee(
+                ticket_type=ticket_type,
+                name=person.name.strip(),
+                email=person.email.strip(),
+                job_title=person.job_title.strip(),
+                dietary=person.dietary.strip(),
+                unit_price_net_ore=unit_net,
+                vat_percent=ticket_type.vat_percent,
+                manage_token_hash=hash_token(token),
+                ticket_code=new_ticket_code(),
+            )
+        )
+    db.session.add(order)
+    db.session.flush()
+    for attendee, token in zip(order.attendees, tokens, strict=True):
+        placed.attendee_tokens[attendee.id] = token
+    record_audit(actor, "order.placed", "order", order.id, reference=order.reference, places=count)
+    _queue_order_mails(placed, ticket_type)
+    return placed
+
+
+def _queue_order_mails(placed: PlacedOrder, ticket_type: TicketType) -> None:
+    order = placed.order
+    edition = order.edition
+    language = order.language
+    queue_mail(
+        "order_confirmation",
+        order.booker_email,
+        "order_confirmation",
+        language,
+        order_id=order.id,
+        order=order,
+        edition=edition,
+        ticket_type=ticket_type,
+        manage_url=public_url("registration.manage", token=placed.booker_token),
+    )
+    calendar = calendar_attachment(edition, language)
+    for attendee in order.attendees:
+        queue_mail(
+            "ticket",
+            attendee.email,
+            "ticket",
+            language,
+            order_id=order.id,
+            attachments=[calendar],
+            order=order,
+            edition=edition,
+            attendee=attendee,
+            ticket_type=ticket_type,
+            manage_url=public_url("registration.manage", token=placed.attendee_tokens[attendee.id]),
+        )
+
+
+# --- manage links ---------------------------------------------------------------
+
+
+@dataclass
+class ManageView:
+    """What a manage link opens: the whole order (booker) or one place (attendee)."""
+
+    order: Order
+    attendee: Attendee | None  # None for the booker's link
+
+    @property
+    def is_booker(self) -> bool:
+        return self.attendee is None
+
+    @property
+    def visible_attendees(self) -> list[Attendee]:
+        if self.attendee is not None:
+            return [self.attendee]
+        return self.order.active_attendees
+
+
+def find_by_manage_token(token: str) -> ManageView:
+    """The order or place a manage token opens; NotFound for anything else."""
+    if not token or len(token) > 100:
+        raise NotFound(_("This link is not valid."))
+    token_hash = hash_token(token)
+    order = db.session.scalar(select(Order).where(Order.manage_token_hash == token_hash))
+    if order is not None:
+        return ManageView(order=order, attendee=None)
+    attendee = db.session.scalar(select(Attendee).where(Attendee.manage_token_hash == token_hash))
+    if attendee is not None and attendee.status == "confirmed":
+        return ManageView(order=attendee.order, attendee=attendee)
+    raise NotFound(_("This link is not valid."))
+
+
+# --- waiting list ---------------------------------------------------------------
+
+
+@dataclass
+class JoinedWaitingList:
+    entry: WaitingListEntry
+    token: str
+
+
+def join_waiting_list(
+    edition: Edition, details: BookingDetails, *, now: datetime | None = None
+) -> JoinedWaitingList:
+    """Put the whole group on the waiting list (only when it does not fit now)."""
+    if registration_state(edition, now) is not RegistrationState.OPEN:
+        raise RegistrationClosed(_("Registration is not open."))
+    errors = check_booking(edition, details)
+    if errors:
+        raise InvalidBooking(errors)
+    ticket_type = resolve_ticket_type(edition, details)
+    count = len(details.attendees)
+    if places_left(ticket_type.quota_id) >= count:
+        raise DomainError(_("There are places enough for your group: register directly instead."))
+    token = new_token()
+    entry = WaitingListEntry(
+        edition_id=edition.id,
+        ticket_type_id=ticket_type.id,
+        quantity=count,
+        language=details.language,
+        booker_name=details.booker_name.strip(),
+        booker_email=details.booker_email.strip(),
+        organisation=details.organisation.strip(),
+        payload=details.to_payload(),
+        manage_token_hash=hash_token(token),
+    )
+    entry.edition = edition
+    db.session.add(entry)
+    db.session.flush()
+    record_audit("booker", "waiting_list.joined", "waiting_list_entry", entry.id, places=count)
+    queue_mail(
+        "waiting_list_joined",
+        entry.booker_email,
+        "waiting_list_joined",
+        entry.language,
+        entry=entry,
+        edition=edition,
+        position=waiting_position(entry),
+        manage_url=public_url("registration.waiting_entry", token=token),
+    )
+    return JoinedWaitingList(entry=entry, token=token)
+
+
+def waiting_position(entry: WaitingListEntry) -> int:
+    """1-based place in the queue among those still waiting (0 if not waiting)."""
+    if entry.status != WaitingStatus.WAITING:
+        return 0
+    ahead = db.session.scalar(
+        select(func.count(WaitingListEntry.id)).where(
+            WaitingListEntry.edition_id == entry.edition_id,
+            WaitingListEntry.status == WaitingStatus.WAITING,
+            WaitingListEntry.id < entry.id,
+        )
+    )
+    return int(ahead or 0) + 1
+
+
+def waiting_list_summary(edition: Edition) -> tuple[int, int]:
+    """(groups waiting, people waiting) for the edition."""
+    row = db.session.execute(
+        select(
+            func.count(WaitingListEntry.id), func.coalesce(func.sum(WaitingListEntry.quantity), 0)
+        ).where(
+            WaitingListEntry.edition_id == edition.id,
+            WaitingListEntry.status == WaitingStatus.WAITING,
+        )
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+def held_places(edition: Edition) -> int:
+    """Places held by open waiting-list offers."""
+    held = db.session.scalar(
+        select(func.coalesce(func.sum(WaitingListEntry.quantity), 0)).where(
+            WaitingListEntry.edition_id == edition.id,
+            WaitingListEntry.status == WaitingStatus.OFFERED,
+        )
+    )
+    return int(held or 0)
+
+
+def find_waiting_entry(token: str) -> tuple[WaitingListEntry, bool]:
+    """The entry a link opens and whether it was the offer link (True) or the manage link."""
+    if not token or len(token) > 100:
+        raise NotFound(_("This link is not valid."))
+    token_hash = hash_token(token)
+    entry = db.session.scalar(
+        select(WaitingListEntry).where(WaitingListEntry.offer_token_hash == token_hash)
+    )
+    if entry is not None:
+        return entry, True
+    entry = db.session.scalar(
+        select(WaitingListEntry).where(WaitingListEntry.manage_token_hash == token_hash)
+    )
+    if entry is None:
+        raise NotFound(_("This link is not valid."))
+    return entry, False
+
+
+def offer_free_places(edition: Edition, *, now: datetime | None = None) -> list[WaitingListEntry]:
+    """Offer free places to the first waiting groups that fit, holding them.
+
+    Expired offers are released first. Each offer is a conditional status
+    change plus a conditional claim, so two processes running this at once
+    never offer the same entry twice nor hold more places than are free.
+    """
+    now = now or utcnow()
+    expire_offers(edition, now=now, offer_next=False)
+    offered: list[WaitingListEntry] = []
+    waiting = db.session.scalars(
+        select(WaitingListEntry)
+        .where(
+            WaitingListEntry.edition_id == edition.id,
+            WaitingListEntry.status == WaitingStatus.WAITING,
+        )
+        .order_by(WaitingListEntry.id)
+    ).all()
+    for entry in waiting:
+        quota_id = entry.ticket_type.quota_id
+        if places_left(quota_id) <= 0:
+            break
+        if not _set_status(entry, WaitingStatus.WAITING, WaitingStatus.OFFERED):
+            continue
+        if not claim_places(quota_id, entry.quantity):
+            _set_status(entry, WaitingStatus.OFFERED, WaitingStatus.WAITING)
+            continue
+        token = new_token()
+        entry.offer_token_hash = hash_token(token)
+        entry.offered_at = now
+        entry.offer_expires_at = now + timedelta(hours=edition.offer_valid_hours)
+        record_audit("system", "waiting_list.offered", "waiting_list_entry", entry.id)
+        queue_mail(
+            "waiting_list_offer",
+            entry.booker_email,
+            "waiting_list_offer",
+            entry.language,
+            entry=entry,
+            edition=edition,
+            offer_url=public_url("registration.waiting_entry", token=token),
+        )
+        offered.append(entry)
+    db.session.flush()
+    return offered
+
+
+def _set_status(entry: WaitingListEntry, old: str, new: str) -> bool:
+    """Move an entry from one status to another only if it is still in the old one."""
+    result = db.session.execute(
+        update(WaitingListEntry)
+        .where(WaitingListEntry.id == entry.id, WaitingListEntry.status == old)
+        .values(status=new)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount == 1:
+        entry.status = new
+        db.session.flush()
+        return True
+    return False
+
+
+def expire_offers(edition: Edition, *, now: datetime | None = None, offer_next: bool = True) -> int:
+    """Release the places of offers that ran out and tell their bookers; returns how many."""
+    now = now or utcnow()
+    due = db.session.scalars(
+        select(WaitingListEntry).where(
+            WaitingListEntry.edition_id == edition.id,
+            WaitingListEntry.status == WaitingStatus.OFFERED,
+            WaitingListEntry.offer_expires_at <= now,
+        )
+    ).all()
+    expired = 0
+    for entry in due:
+        if not _set_status(entry, WaitingStatus.OFFERED, WaitingStatus.EXPIRED):
+            continue
+        release_places(entry.ticket_type.quota_id, entry.quantity)
+        entry.offer_token_hash = None
+        record_audit("system", "waiting_list.offer_expired", "waiting_list_entry", entry.id)
+        queue_mail(
+            "waiting_list_expired",
+            entry.booker_email,
+            "waiting_list_expired",
+            entry.language,
+            entry=entry,
+            edition=edition,
+        )
+        expired += 1
+    if expired and offer_next:
+        offer_free_places(edition, now=now)
+    return expired
+
+
+def accept_offer(token: str, *, now: datetime | None = None) -> PlacedOrder:
+    """Turn an open offer into a confirmed order with the places it holds."""
+    now = now or utcnow()
+    entry, is_offer = find_waiting_entry(token)
+    if not is_offer:
+        raise NotFound(_("This link is not valid."))
+    if entry.status == WaitingStatus.ACCEPTED:
+        raise DomainError(_("You have already accepted this offer."))
+    if entry.status == WaitingStatus.OFFERED and entry.offer_expires_at <= now:
+        expire_offers(entry.edition, now=now)
+    if entry.status != WaitingStatus.OFFERED:
+        raise DomainError(_("This offer has expired, and the places went to the next in line."))
+    if not _set_status(entry, WaitingStatus.OFFERED, WaitingStatus.ACCEPTED):
+        raise DomainError(_("This offer is no longer open."))
+    details = BookingDetails.from_payload(entry.payload)
+    ticket_type = entry.ticket_type
+    placed = _write_order(entry.edition, ticket_type, details, actor="booker")
+    entry.order_id = placed.order.id
+    entry.offer_token_hash = None
+    return placed
+
+
+def leave_waiting_list(token: str, *, now: datetime | None = None) -> WaitingListEntry:
+    """Take a group off the waiting list, or decline its offer (the places move on)."""
+    entry, _is_offer = find_waiting_entry(token)
+    if _set_status(entry, WaitingStatus.WAITING, WaitingStatus.WITHDRAWN):
+        record_audit("booker", "waiting_list.left", "waiting_list_entry", entry.id)
+        return entry
+    if _set_status(entry, WaitingStatus.OFFERED, WaitingStatus.WITHDRAWN):
+        release_places(entry.ticket_type.quota_id, entry.quantity)
+        entry.offer_token_hash = None
+        record_audit("booker", "waiting_list.declined", "waiting_list_entry", entry.id)
+        offer_free_places(entry.edition, now=now)
+        return entry
+    raise DomainError(_("This entry is no longer on the waiting list."))
+
+
+def expire_all_offers(now: datetime | None = None) -> int:
+    """Expire due offers in every edition and offer the places on (for the worker)."""
+    total = 0
+    for edition in db.session.scalars(select(Edition)).all():
+        total += expire_offers(edition, now=now)
+    return total

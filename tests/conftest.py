@@ -1,0 +1,156 @@
+"""Fixtures shared by the whole suite.
+
+The suite runs on SQLite by default and on PostgreSQL when TEST_DATABASE_URL
+is set. The schema always comes from the migrations, so they are tested too.
+Between tests every table is emptied; nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from conference import create_app
+from conference.core.db import db, utcnow
+
+IS_POSTGRES = os.environ.get("TEST_DATABASE_URL", "").startswith("postgres")
+
+postgres_only = pytest.mark.skipif(not IS_POSTGRES, reason="needs PostgreSQL (TEST_DATABASE_URL)")
+
+
+def _database_url(tmp_root: Path) -> str:
+    return os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_root / 'test.db'}"
+
+
+@pytest.fixture(scope="session")
+def database_url():
+    with tempfile.TemporaryDirectory(prefix="conference-test-") as tmp:
+        yield _database_url(Path(tmp))
+
+
+@pytest.fixture(scope="session")
+def _migrated(database_url):
+    """Build the schema once per run, from the migrations, on a clean database."""
+    from flask_migrate import downgrade, upgrade
+
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": database_url})
+    with app.app_context():
+        if IS_POSTGRES:
+            with db.engine.begin() as connection:
+                connection.execute(text("DROP SCHEMA public CASCADE"))
+                connection.execute(text("CREATE SCHEMA public"))
+        upgrade()
+        yield
+        db.session.remove()
+        if not IS_POSTGRES:
+            downgrade(revision="base")
+        db.engine.dispose()
+
+
+def _empty_all_tables() -> None:
+    tables = [t.name for t in reversed(db.metadata.sorted_tables)]
+    if IS_POSTGRES:
+        db.session.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+    else:
+        for table in tables:
+            db.session.execute(text(f"DELETE FROM {table}"))
+    db.session.commit()
+
+
+@pytest.fixture
+def app(database_url, _migrated):
+    app = create_app("testing", {"SQLALCHEMY_DATABASE_URI": database_url})
+    with app.app_context():
+        _empty_all_tables()
+        yield app
+        db.session.remove()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def edition(app):
+    """An open edition like the real one: 600 places at 2.575,00 kr. + moms."""
+    from conference.events.commands import create_demo_edition
+
+    edition = create_demo_edition(utcnow().year + 1, capacity=600, slug="traef")
+    edition.registration_opens_at = utcnow() - timedelta(days=1)
+    edition.registration_closes_at = utcnow() + timedelta(days=30)
+    db.session.commit()
+    return edition
+
+
+@pytest.fixture
+def small_edition(edition):
+    """The same edition with only 5 places, to fill it quickly."""
+    edition.quotas[0].capacity = 5
+    db.session.commit()
+    return edition
+
+
+def booking_form(edition, count: int = 1, **overrides) -> dict:
+    """Form data for a municipal booker registering ``count`` colleagues."""
+    data = {
+        "ticket_type_id": str(edition.ticket_types[0].id),
+        "booker_name": "Hanne Jensen",
+        "booker_email": "hanne@aarhus.dk",
+        "booker_phone": "+45 87 05 00 00",
+        "organisation": "Aarhus Kommune",
+        "organisation_type": "municipality",
+        "invoice_organisation": "Aarhus Kommune, Digitalisering",
+        "invoice_address": "Rådhuspladsen 2",
+        "invoice_postcode": "8000",
+        "invoice_city": "Aarhus C",
+        "cvr": "55133018",
+        "ean": "5798000000001",
+        "personreference": "HJ-4711",
+        "buyer_order_number": "PO-2026-17",
+        "attendee_count": str(count),
+    }
+    for index in range(count):
+        data[f"attendees-{index}-name"] = f"Kollega {index + 1}"
+        data[f"attendees-{index}-email"] = f"kollega{index + 1}@aarhus.dk"
+        data[f"attendees-{index}-job_title"] = "Digitaliseringskonsulent"
+        data[f"attendees-{index}-dietary"] = ""
+    data.update(overrides)
+    return data
+
+
+def booking_details(edition, count: int = 1, **overrides):
+    """The same booking as the service's plain-value BookingDetails."""
+    from conference.registration.services import AttendeeDetails, BookingDetails
+
+    form = booking_form(edition, count)
+    fields = {
+        key: value
+        for key, value in form.items()
+        if not key.startswith("attendees-") and key != "attendee_count"
+    }
+    fields["ticket_type_id"] = int(fields["ticket_type_id"])
+    fields["attendees"] = [
+        AttendeeDetails(
+            name=form[f"attendees-{i}-name"],
+            email=form[f"attendees-{i}-email"],
+            job_title=form[f"attendees-{i}-job_title"],
+        )
+        for i in range(count)
+    ]
+    fields.update(overrides)
+    return BookingDetails(**fields)
+
+
+def csrf_token_from(html: str) -> str:
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or re.search(
+        r'name="csrf_token" value="([^"]+)"', html
+    )
+    assert match, "no CSRF token in the page"
+    return match.group(1)
