@@ -7,8 +7,9 @@ integer arithmetic with explicit rounding (half up, as Danish invoices do).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
-from babel.numbers import format_currency
+from babel.numbers import format_currency, format_decimal
 
 STANDARD_VAT_PERCENT = 25
 
@@ -43,8 +44,11 @@ class Amounts:
 
 def format_dkk(ore: int, locale: str = "da") -> str:
     """Format øre the local way: ``2.575,00 kr.`` in Danish, ``DKK 2,575.00`` in English."""
-    babel_locale = "da_DK" if locale.startswith("da") else "en_GB"
-    return format_currency(ore / 100, "DKK", locale=babel_locale)
+    amount = Decimal(ore).scaleb(-2)
+    if locale.startswith("da"):
+        return format_currency(amount, "DKK", locale="da_DK")
+    # en_GB would print "DKK3,218.75"; keep the space a reader expects.
+    return "DKK\xa0" + format_decimal(amount, "#,##0.00", locale="en_GB")
 
 
 def parse_kroner(text: str) -> int:

@@ -1,0 +1,59 @@
+"""Settings: production refuses to start without its secrets."""
+
+from __future__ import annotations
+
+import pytest
+
+from conference import create_app
+from config import ConfigurationError, config_for
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    for name in ("SECRET_KEY", "DATABASE_URL", "FLASK_DEBUG"):
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_production_names_every_missing_variable(clean_env):
+    with pytest.raises(ConfigurationError) as raised:
+        config_for("production")
+    assert "SECRET_KEY" in str(raised.value)
+    assert "DATABASE_URL" in str(raised.value)
+
+
+def test_production_names_the_one_missing_variable(clean_env):
+    clean_env.setenv("SECRET_KEY", "x" * 48)
+    with pytest.raises(ConfigurationError) as raised:
+        config_for("production")
+    assert "DATABASE_URL" in str(raised.value)
+    assert "SECRET_KEY" not in str(raised.value)
+
+
+def test_production_refuses_a_development_secret(clean_env):
+    clean_env.setenv("SECRET_KEY", "development-only-not-secret")
+    clean_env.setenv("DATABASE_URL", "postgresql://db/conference")
+    with pytest.raises(ConfigurationError, match="SECRET_KEY"):
+        config_for("production")
+
+
+def test_production_refuses_debug(clean_env):
+    clean_env.setenv("SECRET_KEY", "x" * 48)
+    clean_env.setenv("DATABASE_URL", "postgresql://db/conference")
+    clean_env.setenv("FLASK_DEBUG", "1")
+    with pytest.raises(ConfigurationError, match="FLASK_DEBUG"):
+        config_for("production")
+
+
+def test_production_app_uses_psycopg_and_secure_cookies(clean_env):
+    clean_env.setenv("SECRET_KEY", "x" * 48)
+    clean_env.setenv("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
+    app = create_app("production")
+    assert app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql+psycopg://")
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    assert app.config["SESSION_COOKIE_HTTPONLY"] is True
+
+
+def test_unknown_environment_is_refused(clean_env):
+    with pytest.raises(ConfigurationError, match="CONFERENCE_ENV"):
+        config_for("staging")
