@@ -1,0 +1,73 @@
+"""Production settings for gunicorn: ``gunicorn -c gunicorn.conf.py wsgi:app``.
+
+Every value can be changed from the environment, so one file serves every host.
+The defaults were chosen by measurement with ``bench/rush.py`` on a 2-core box
+(see the README's "Rush benchmark" section).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+
+# Read before wsgi.py builds the app: gunicorn serves production unless told otherwise.
+os.environ.setdefault("CONFERENCE_ENV", "production")
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name, "")
+    return int(value) if value.strip() else default
+
+
+bind = os.environ.get("GUNICORN_BIND") or os.environ.get("BIND") or "127.0.0.1:8000"
+
+# Each request does little Python work between database round trips, so a few
+# more processes than cores keeps both cores busy while others wait on
+# PostgreSQL; more than that only adds context switches and connections.
+workers = _int("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1)
+
+# Synchronous workers: the app holds the GIL for nearly all of a request, so
+# threads inside a worker did not add throughput in the benchmark, and a sync
+# worker cannot be starved by slow clients when it sits behind a buffering
+# proxy (nginx, a load balancer), as in production.
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "sync")
+threads = _int("GUNICORN_THREADS", 1)
+
+# A request that takes this long is stuck; the worker is replaced.
+timeout = _int("GUNICORN_TIMEOUT", 30)
+graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 30)
+keepalive = _int("GUNICORN_KEEPALIVE", 5)
+backlog = _int("GUNICORN_BACKLOG", 2048)
+
+# Recycle workers now and then so a slow leak cannot grow without bound; the
+# jitter keeps them from all restarting at the same moment.
+max_requests = _int("GUNICORN_MAX_REQUESTS", 10000)
+max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 1000)
+
+# Fork after import: workers share the loaded code pages and each opens its own
+# database connections (the pool is created lazily, after the fork).
+preload_app = os.environ.get("GUNICORN_PRELOAD", "1").strip().lower() in {"1", "true", "yes"}
+
+# The proxy in front terminates TLS and sets X-Forwarded-*; the app trusts it
+# through PROXY_COUNT (werkzeug ProxyFix), so gunicorn itself needs no list.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+accesslog = os.environ.get("GUNICORN_ACCESSLOG") or None  # "-" for stdout
+errorlog = os.environ.get("GUNICORN_ERRORLOG", "-")
+loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
+proc_name = "conference"
+
+
+def post_fork(server, worker):
+    # With preload_app the parent may have touched the database (it did not in
+    # create_app, but be safe): drop inherited connections so no two processes
+    # share a socket.
+    try:
+        from conference.core.db import db
+
+        app = getattr(server.app, "callable", None)
+        if app is not None and hasattr(app, "app_context"):
+            with app.app_context():
+                db.engine.dispose(close=False)
+    except Exception:  # noqa: BLE001 - never stop a worker from starting over this
+        server.log.exception("could not reset the database pool after fork")
