@@ -1,0 +1,31 @@
+"""Staff users and logging them in, for the auth and back-office tests."""
+
+from __future__ import annotations
+
+from conference.auth.models import StaffUser
+from conference.auth.services import create_staff_user
+from conference.core.db import db
+
+PASSWORD = "correct horse battery staple"
+
+
+def make_staff(
+    email: str = "organiser@example.dk",
+    role: str = "organiser",
+    *,
+    active: bool = True,
+    password: str = PASSWORD,
+) -> StaffUser:
+    user = create_staff_user(email, role, password, name="", actor="test")
+    user.is_active_user = active
+    db.session.commit()
+    return user
+
+
+def log_in(client, email: str, password: str = PASSWORD, *, next_url: str | None = None):
+    """Post the login form in English (the session remembers the language)."""
+    client.get("/staff/login?lang=en")
+    data = {"email": email, "password": password}
+    if next_url is not None:
+        data["next"] = next_url
+    return client.post("/staff/login", data=data)
