@@ -8,9 +8,12 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from conference.mail.services import send_due_messages
+from conference.mail.services import retry_failed_messages, send_due_messages
 
 outbox_cli = click.Group("outbox", help="The e-mail outbox.")
+
+#: Messages sent per round; a full round means more may be due, so no pause.
+BATCH = 100
 
 
 @outbox_cli.command("run")
@@ -24,17 +27,37 @@ def run_outbox(once: bool, interval: float) -> None:
 
     last_expiry = 0.0
     while True:
-        if time.monotonic() - last_expiry >= 60 or once:
-            expired = expire_all_offers()
-            db.session.commit()
-            last_expiry = time.monotonic()
-            if expired:
-                click.echo(f"Expired {expired} waiting-list offer(s).")
-        result = send_due_messages()
-        if result.sent or result.failed:
-            click.echo(f"Sent {result.sent}, failed {result.failed}, gave up {result.gave_up}.")
+        busy = False
+        try:
+            if once or time.monotonic() - last_expiry >= 60:
+                expired = expire_all_offers()
+                db.session.commit()
+                last_expiry = time.monotonic()
+                if expired:
+                    click.echo(f"Expired {expired} waiting-list offer(s).")
+            result = send_due_messages(limit=BATCH)
+            if result.sent or result.failed:
+                click.echo(f"Sent {result.sent}, failed {result.failed}, gave up {result.gave_up}.")
+            busy = result.sent + result.failed >= BATCH
+        except Exception:
+            db.session.rollback()
+            if once:
+                raise
+            # A database hiccup must not stop the worker: log it and try again later.
+            current_app.logger.exception("Outbox round failed; retrying in %s s", interval)
         if once:
             return
-        if not result.sent and not result.failed:
+        if not busy:
             time.sleep(interval)
-        current_app.logger.debug("outbox cycle done")
+
+
+@outbox_cli.command("retry-failed")
+@click.argument("message_ids", nargs=-1, type=int)
+@with_appcontext
+def retry_failed(message_ids: tuple[int, ...]) -> None:
+    """Queue failed messages again (all, or the given ids), e.g. after an SMTP outage."""
+    from conference.core.db import db
+
+    count = retry_failed_messages(message_ids)
+    db.session.commit()
+    click.echo(f"Queued {count} failed message(s) again.")

@@ -8,14 +8,24 @@ worker (``flask --app wsgi outbox run``) sends it later; no request sends mail.
 from __future__ import annotations
 
 import base64
+import smtplib
+import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid, parseaddr
 
 from flask import current_app, render_template
 from flask_babel import force_locale
+from flask_babel import gettext as _
+from jinja2 import TemplateNotFound
+from sqlalchemy import select, update
 
-from conference.core.db import db
-from conference.mail.models import OutboxMessage
+from conference.core.db import db, utcnow
+from conference.core.errors import NotFound
+from conference.core.urls import public_url
+from conference.mail.models import OutboxMessage, OutboxStatus
 
 
 @dataclass(frozen=True)
@@ -36,18 +46,22 @@ def render_mail(template: str, language: str, **context) -> tuple[str, str, str 
     """Render ``mail/<template>.txt`` (and ``.html`` if it exists) in a language.
 
     The text template sets the subject with ``{% set subject = ... %}`` at top level.
+    The HTML one extends ``mail/base.html`` and is autoescaped (Flask escapes
+    ``.html`` templates), so names typed by users cannot inject markup.
     Returns (subject, text body, html body or None).
     """
     env = current_app.jinja_env
     with force_locale(language):
         context.setdefault("language", language)
+        context.setdefault("public_url", public_url)
         text_template = env.get_template(f"mail/{template}.txt")
         module = text_template.make_module(_with_globals(context))
         subject = str(getattr(module, "subject", "")).strip()
         body_text = str(module).strip() + "\n"
+        # Only a missing HTML version is optional; an error in one must not pass silently.
         try:
             env.get_template(f"mail/{template}.html")
-        except Exception:
+        except TemplateNotFound:
             body_html = None
         else:
             body_html = render_template(f"mail/{template}.html", subject=subject, **context)
@@ -93,51 +107,68 @@ def queue_mail(
 @dataclass
 class SendResult:
     sent: int = 0
-    failed: int = 0
-    gave_up: int = 0
+    failed: int = 0  # attempts that failed (retried later or given up)
+    gave_up: int = 0  # messages marked failed for good in this round
 
 
-def build_email(message: OutboxMessage):
-    """The MIME message for an outbox row."""
-    from email.message import EmailMessage
-    from email.utils import formatdate, make_msgid
-
+def build_email(message: OutboxMessage) -> EmailMessage:
+    """The MIME message for an outbox row: text, HTML alternative, attachments."""
+    config = current_app.config
+    sender_domain = parseaddr(config["MAIL_FROM"])[1].rpartition("@")[2] or "localhost"
     email = EmailMessage()
-    email["From"] = current_app.config["MAIL_FROM"]
+    email["From"] = config["MAIL_FROM"]
     email["To"] = message.to_address
     email["Subject"] = message.subject
     email["Date"] = formatdate(localtime=True)
-    email["Message-ID"] = make_msgid(idstring=f"outbox{message.id}")
+    # An explicit domain: make_msgid() would otherwise resolve the host name per message.
+    email["Message-ID"] = make_msgid(idstring=f"outbox{message.id}", domain=sender_domain)
     email["Content-Language"] = message.language
+    # Tells mail servers and out-of-office responders not to answer automatically.
+    email["Auto-Submitted"] = "auto-generated"
     email.set_content(message.body_text)
     if message.body_html:
         email.add_alternative(message.body_html, subtype="html")
     for attachment in message.attachments or []:
-        maintype, _, subtype = attachment["content_type"].partition("/")
-        subtype = subtype.split(";")[0].strip()
+        content_type, params = _parse_content_type(attachment["content_type"])
+        maintype, _, subtype = content_type.partition("/")
         email.add_attachment(
             base64.b64decode(attachment["data_b64"]),
             maintype=maintype,
             subtype=subtype,
             filename=attachment["filename"],
+            params=params,
         )
     return email
 
 
-def _smtp_connection():
-    import smtplib
+def _parse_content_type(value: str) -> tuple[str, dict[str, str]]:
+    """("text/calendar", {"charset": "utf-8"}) from "text/calendar; charset=utf-8"."""
+    content_type, *rest = (part.strip() for part in value.split(";"))
+    params = {}
+    for part in rest:
+        key, _, param = part.partition("=")
+        if key and param:
+            params[key.strip().lower()] = param.strip().strip('"')
+    if content_type == "text/calendar":
+        # Calendar clients offer "add to calendar" for a published event.
+        params.setdefault("method", "PUBLISH")
+    return content_type.lower(), params
 
+
+def _smtp_connection() -> smtplib.SMTP:
     config = current_app.config
+    # A verifying context: smtplib's default for STARTTLS does not check certificates.
+    tls = ssl.create_default_context()
     if config["MAIL_USE_SSL"]:
-        smtp = smtplib.SMTP_SSL(
-            config["MAIL_SERVER"], config["MAIL_PORT"], timeout=config["MAIL_TIMEOUT"]
+        smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+            config["MAIL_SERVER"], config["MAIL_PORT"], timeout=config["MAIL_TIMEOUT"], context=tls
         )
     else:
         smtp = smtplib.SMTP(
             config["MAIL_SERVER"], config["MAIL_PORT"], timeout=config["MAIL_TIMEOUT"]
         )
         if config["MAIL_USE_STARTTLS"]:
-            smtp.starttls()
+            smtp.starttls(context=tls)
     if config["MAIL_USERNAME"]:
         smtp.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"] or "")
     return smtp
@@ -148,60 +179,143 @@ def retry_delay_seconds(attempts: int) -> int:
     return min(60 * 2 ** max(attempts - 1, 0), 3600)
 
 
-def send_due_messages(limit: int = 100) -> SendResult:
+def _lock_next_due(now: datetime) -> OutboxMessage | None:
+    # SKIP LOCKED: a message another worker is sending right now is simply not
+    # seen, so two workers never send the same one and never wait for each other.
+    # SQLite ignores it, but there every transaction is BEGIN IMMEDIATE, so
+    # workers take turns and see each other's committed status.
+    return db.session.scalar(
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.status == OutboxStatus.PENDING,
+            OutboxMessage.next_attempt_at <= now,
+        )
+        .order_by(OutboxMessage.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+
+
+def _any_due(now: datetime) -> bool:
+    due = db.session.scalar(
+        select(OutboxMessage.id)
+        .where(
+            OutboxMessage.status == OutboxStatus.PENDING,
+            OutboxMessage.next_attempt_at <= now,
+        )
+        .limit(1)
+    )
+    db.session.rollback()
+    return due is not None
+
+
+def _is_permanent(error: Exception) -> bool:
+    """A 5xx answer to this message's recipient or content: retrying cannot help."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in error.recipients.values()]
+        return bool(codes) and all(500 <= code < 600 for code in codes)
+    if isinstance(error, smtplib.SMTPDataError):
+        return 500 <= error.smtp_code < 600
+    return False
+
+
+def _is_about_this_message(error: Exception) -> bool:
+    # The server refused this message but the connection is fine (smtplib sent
+    # RSET), so the next message may still go through on it.
+    return isinstance(error, smtplib.SMTPRecipientsRefused | smtplib.SMTPDataError) or not (
+        isinstance(error, OSError)
+    )
+
+
+def _record_failure(
+    message: OutboxMessage, error: Exception, result: SendResult, now: datetime
+) -> None:
+    message.attempts += 1
+    message.last_error = f"{type(error).__name__}: {error}"[:2000]
+    result.failed += 1
+    if _is_permanent(error) or message.attempts >= current_app.config["MAIL_MAX_ATTEMPTS"]:
+        message.status = OutboxStatus.FAILED
+        result.gave_up += 1
+        current_app.logger.error(
+            "Gave up on outbox message %s to %s: %s",
+            message.id,
+            message.to_address,
+            message.last_error,
+        )
+    else:
+        message.next_attempt_at = now + timedelta(seconds=retry_delay_seconds(message.attempts))
+        current_app.logger.warning(
+            "Outbox message %s not sent (attempt %s): %s",
+            message.id,
+            message.attempts,
+            message.last_error,
+        )
+
+
+def send_due_messages(limit: int = 100, *, now: datetime | None = None) -> SendResult:
     """Send outbox messages that are due, one transaction per message.
 
     Each message is locked while it is sent (``FOR UPDATE SKIP LOCKED`` on
-    PostgreSQL), so several workers never send the same message twice.
-    A failure is recorded and retried later with backoff.
+    PostgreSQL), so several workers never send the same message twice; its
+    status is committed right after the SMTP server accepted it. A failure
+    is recorded on the message (attempts, last_error) and retried later with
+    backoff; after ``MAIL_MAX_ATTEMPTS``, or when the server refuses the
+    recipient for good (5xx), the message is marked failed. When the server
+    cannot be reached the round stops: the remaining messages wait for the
+    next one. Should the database fail after the server accepted a message,
+    it is sent again later: delivery is at least once, and exactly once
+    otherwise. ``now`` lets tests move the clock.
     """
-    from datetime import timedelta
-
-    from sqlalchemy import select
-
-    from conference.core.db import utcnow
-    from conference.mail.models import OutboxStatus
-
     result = SendResult()
-    smtp = None
+    smtp: smtplib.SMTP | None = None
+    sent_on_connection = 0
     try:
         for _ in range(limit):
-            message = db.session.scalar(
-                select(OutboxMessage)
-                .where(
-                    OutboxMessage.status == OutboxStatus.PENDING,
-                    OutboxMessage.next_attempt_at <= utcnow(),
-                )
-                .order_by(OutboxMessage.id)
-                .limit(1)
-                .with_for_update(skip_locked=True)
-            )
+            moment = now or utcnow()
+            if smtp is None:
+                # Connect before taking a lock, so a slow or dead server never
+                # holds a row lock (or SQLite's write lock) for its timeout.
+                if not _any_due(moment):
+                    break
+                try:
+                    smtp = _smtp_connection()
+                    sent_on_connection = 0
+                except Exception as error:  # noqa: BLE001 - any network or TLS failure
+                    message = _lock_next_due(moment)
+                    if message is not None:
+                        _record_failure(message, error, result, moment)
+                        db.session.commit()
+                    break
+            message = _lock_next_due(moment)
             if message is None:
                 break
             try:
-                if smtp is None:
+                email = build_email(message)
+                try:
+                    smtp.send_message(email)
+                except smtplib.SMTPServerDisconnected:
+                    if not sent_on_connection:
+                        raise
+                    # The server closed a connection we had used for a while
+                    # (idle timeout, message limit): reconnect once.
+                    smtp = _close_quietly(smtp)
                     smtp = _smtp_connection()
-                smtp.send_message(build_email(message))
-            except Exception as error:  # noqa: BLE001 - any SMTP or network failure
-                smtp = _close_quietly(smtp)
-                message.attempts += 1
-                message.last_error = f"{type(error).__name__}: {error}"[:2000]
-                if message.attempts >= current_app.config["MAIL_MAX_ATTEMPTS"]:
-                    message.status = OutboxStatus.FAILED
-                    result.gave_up += 1
-                else:
-                    message.next_attempt_at = utcnow() + timedelta(
-                        seconds=retry_delay_seconds(message.attempts)
-                    )
-                result.failed += 1
+                    sent_on_connection = 0
+                    smtp.send_message(email)
+            except Exception as error:  # noqa: BLE001 - any SMTP, network or content failure
+                _record_failure(message, error, result, moment)
                 db.session.commit()
+                if _is_about_this_message(error):
+                    continue
                 # The server is probably down: stop this round, the backoff retries later.
+                smtp = _close_quietly(smtp)
                 break
             message.attempts += 1
             message.status = OutboxStatus.SENT
             message.sent_at = utcnow()
             message.last_error = None
             db.session.commit()
+            sent_on_connection += 1
             result.sent += 1
     finally:
         _close_quietly(smtp)
@@ -209,7 +323,44 @@ def send_due_messages(limit: int = 100) -> SendResult:
     return result
 
 
-def _close_quietly(smtp) -> None:
+def retry_failed_messages(message_ids: Iterable[int] = ()) -> int:
+    """Put failed messages back in the queue (all, or the given ids); returns how many.
+
+    For after an operator fixed what made them fail (a wrong SMTP setting,
+    a long outage). Attempts start again from zero.
+    """
+    statement = (
+        update(OutboxMessage)
+        .where(OutboxMessage.status == OutboxStatus.FAILED)
+        .values(status=OutboxStatus.PENDING, attempts=0, next_attempt_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    ids = list(message_ids)
+    if ids:
+        statement = statement.where(OutboxMessage.id.in_(ids))
+    return db.session.execute(statement).rowcount
+
+
+def recent_messages(limit: int = 200) -> list[OutboxMessage]:
+    """The newest outbox messages first (for the development mail viewer)."""
+    return list(
+        db.session.scalars(
+            select(OutboxMessage)
+            .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def get_message(message_id: int) -> OutboxMessage:
+    """One outbox message, or NotFound."""
+    message = db.session.get(OutboxMessage, message_id)
+    if message is None:
+        raise NotFound(_("This message does not exist."))
+    return message
+
+
+def _close_quietly(smtp: smtplib.SMTP | None) -> None:
     if smtp is not None:
         try:
             smtp.quit()
