@@ -1,0 +1,35 @@
+"""Forms of the organiser's screens."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import IntegerField, SearchField
+from wtforms.validators import InputRequired, Length, NumberRange, Optional
+
+#: Far above any venue; stops a typo with extra zeros.
+MAX_CAPACITY = 100_000
+
+
+class CapacityForm(FlaskForm):
+    capacity = IntegerField(
+        _l("Capacity (places)"),
+        validators=[
+            InputRequired(_l("Enter the number of places.")),
+            NumberRange(
+                min=0,
+                max=MAX_CAPACITY,
+                message=_l("Enter a number from %(min)d to %(max)d."),
+            ),
+        ],
+        render_kw={"inputmode": "numeric", "min": 0, "max": MAX_CAPACITY},
+    )
+
+
+class RegistrantSearchForm(FlaskForm):
+    """The search box of the registrant list; a GET form, so no CSRF token."""
+
+    class Meta:
+        csrf = False
+
+    q = SearchField(_l("Search"), validators=[Optional(), Length(max=200)])
