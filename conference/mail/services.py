@@ -122,7 +122,6 @@ def build_email(message: OutboxMessage) -> EmailMessage:
     email["Date"] = formatdate(localtime=True)
     # An explicit domain: make_msgid() would otherwise resolve the host name per message.
     email["Message-ID"] = make_msgid(idstring=f"outbox{message.id}", domain=sender_domain)
-    email["Content-Language"] = message.language
     # Tells mail servers and out-of-office responders not to answer automatically.
     email["Auto-Submitted"] = "auto-generated"
     email.set_content(message.body_text)
@@ -138,6 +137,8 @@ def build_email(message: OutboxMessage) -> EmailMessage:
             filename=attachment["filename"],
             params=params,
         )
+    # Last: set_content() and add_alternative() move or drop Content-* headers.
+    email["Content-Language"] = message.language
     return email
 
 
