@@ -244,9 +244,9 @@ def _registrant_filter(edition: Edition, query: str | None) -> ColumnElement[boo
 
 def _registrant_statement(edition: Edition, query: str | None, *, newest_first: bool):
     ordering = (
-        (Order.created_at.desc(), Attendee.id.desc())
+        (Order.created_at.desc(), Order.id.desc(), Attendee.id)
         if newest_first
-        else (Order.created_at, Attendee.id)
+        else (Order.created_at, Order.id, Attendee.id)
     )
     return (
         select(Attendee, Order, TicketType)
