@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, current_app, g, request, session
-from flask_babel import Babel, force_locale, get_locale  # noqa: F401  (re-exported)
+from flask_babel import Babel, force_locale, get_locale, refresh  # noqa: F401  (re-exported)
 
 babel = Babel()
 
@@ -30,3 +30,10 @@ def current_language() -> str:
 
 def init_i18n(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale)
+
+    @app.before_request
+    def choose_language_afresh() -> None:
+        # Flask-Babel caches the locale on ``g``; when several requests share one app
+        # context (the test client inside an app fixture) a language must not carry over.
+        g.pop("forced_locale", None)
+        refresh()

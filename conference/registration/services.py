@@ -7,10 +7,12 @@ a place or nothing is written. Orders are never cancelled by attendees.
 
 from __future__ import annotations
 
+import io
 import secrets
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
+import segno
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy import func, select, update
@@ -20,7 +22,7 @@ from stdnum.dk import cvr as dk_cvr
 from conference.core.db import db, utcnow
 from conference.core.errors import DomainError, NotEnoughPlaces, NotFound, RegistrationClosed
 from conference.core.money import vat_of
-from conference.core.security import hash_token, new_ticket_code, new_token
+from conference.core.security import hash_token, new_ticket_code, new_token, sign_ticket_code
 from conference.core.services import record_audit
 from conference.core.urls import public_url
 from conference.events.models import Edition, TicketType
@@ -370,6 +372,14 @@ def find_by_manage_token(token: str) -> ManageView:
     if attendee is not None and attendee.status == "confirmed":
         return ManageView(order=attendee.order, attendee=attendee)
     raise NotFound(_("This link is not valid."))
+
+
+def ticket_qr_svg(attendee: Attendee) -> str:
+    """The ticket's QR code as a scalable SVG: the signed ticket code, no personal data."""
+    qr = segno.make(sign_ticket_code(attendee.ticket_code), error="m", micro=False)
+    out = io.BytesIO()
+    qr.save(out, kind="svg", scale=1, border=4, omitsize=True, nl=False)
+    return out.getvalue().decode("utf-8")
 
 
 # --- waiting list ---------------------------------------------------------------

@@ -1,22 +1,388 @@
-"""Public registration pages (placeholder routes, filled in by the registration views work)."""
+"""Public registration pages: the form, the manage link and the waiting-list link.
+
+Thin on purpose: parse the form, call a service, commit once, redirect (303)
+or re-render the form with every error next to its field and nothing written.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import refresh as refresh_locale
+from wtforms.fields.choices import SelectChoice
+
+from conference.core.db import db, utcnow
+from conference.core.errors import DomainError, NotEnoughPlaces, NotFound, RegistrationClosed
+from conference.core.i18n import current_language
+from conference.core.money import Amounts
+from conference.core.security import limiter
+from conference.events.models import Edition, TicketType
+from conference.events.services import (
+    RegistrationState,
+    get_edition,
+    places_left,
+    public_ticket_types,
+    registration_state,
+    ticket_type_for_code,
+)
+from conference.registration import services
+from conference.registration.forms import MAX_GROUP_SIZE, RegistrationForm
+from conference.registration.models import WaitingStatus
+from conference.registration.services import InvalidBooking
 
 bp = Blueprint("registration", __name__)
 
 
-@bp.get("/e/<slug>/register")
+def _registration_limit() -> str:
+    return current_app.config["REGISTRATION_RATE_LIMIT"]
+
+
+def _manage_limit() -> str:
+    return current_app.config["MANAGE_RATE_LIMIT"]
+
+
+def _edition_or_404(slug: str) -> Edition:
+    try:
+        return get_edition(slug)
+    except NotFound:
+        abort(404)
+
+
+def _private(response: Response) -> Response:
+    """Pages behind a manage link carry personal data: keep them out of caches and indexes."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Robots-Tag"] = "noindex"
+    return response
+
+
+def _speak_language_of(language: str) -> None:
+    # Someone opening a link from an e-mail has no session yet: show the page in
+    # the language they registered in, unless they chose one (?lang= or earlier).
+    if "lang" in request.args or session.get("lang") in current_app.config["LANGUAGES"]:
+        return
+    if language in current_app.config["LANGUAGES"]:
+        g.forced_locale = language
+        refresh_locale()
+
+
+# --- the registration form ---------------------------------------------------------
+
+
+class _FormPage:
+    """What the form page needs besides the form: the edition and its prices."""
+
+    def __init__(self, edition: Edition, form: RegistrationForm) -> None:
+        self.edition = edition
+        self.form = form
+        self.public_types = public_ticket_types(edition)
+        form.ticket_type_id.choices = [
+            SelectChoice(t.id, t.display_name(current_language())) for t in self.public_types
+        ]
+        self.not_enough: NotEnoughPlaces | None = None
+        self.notice: str | None = None
+
+    def chosen_type(self) -> TicketType | None:
+        """The ticket type the form asks for: the one a valid access code unlocks, else the
+        chosen public one (the first when there is only one)."""
+        code = (self.form.access_code.data or "").strip()
+        if code:
+            return ticket_type_for_code(self.edition, code)
+        wanted = self.form.ticket_type_id.data
+        for ticket_type in self.public_types:
+            if ticket_type.id == wanted:
+                return ticket_type
+        if wanted is None and len(self.public_types) == 1:
+            return self.public_types[0]
+        return None
+
+    def render(self, status: int = 200):
+        form = self.form
+        ticket_type = self.chosen_type() or (self.public_types[0] if self.public_types else None)
+        count = len(form.attendees.entries)
+        total = None
+        if ticket_type is not None:
+            total = Amounts.of_net(ticket_type.price_net_ore * count, ticket_type.vat_percent)
+        left = places_left(ticket_type.quota_id) if ticket_type is not None else 0
+        return (
+            render_template(
+                "registration/register.html",
+                edition=self.edition,
+                form=form,
+                language=current_language(),
+                ticket_type=ticket_type,
+                public_types=self.public_types,
+                count=count,
+                total=total,
+                places_left=left,
+                is_full=left == 0,
+                show_places_left=0 < left <= self.edition.few_places_threshold,
+                not_enough=self.not_enough,
+                notice=self.notice,
+                errors=form.error_list(),
+                max_group_size=min(self.edition.max_group_size, MAX_GROUP_SIZE),
+            ),
+            status,
+        )
+
+
+def _closed_page(edition: Edition, state: RegistrationState, refused: bool):
+    status = 403 if refused else 200
+    return (
+        render_template(
+            "registration/closed.html",
+            edition=edition,
+            state=state.value,
+            refused=refused,
+            language=current_language(),
+        ),
+        status,
+    )
+
+
+def _parse_submission(page: _FormPage):
+    """Validate the posted form; BookingDetails when it may go to a service, else None.
+
+    Errors of the form and of the service's rules are shown together, so the
+    booker can correct everything in one go.
+    """
+    form = page.form
+    valid = form.validate()
+    ticket_type = page.chosen_type()
+    if form.access_code.data and ticket_type is None:
+        form.add_errors({"access_code": _("The access code is not valid.")})
+        valid = False
+    ticket_type_id = ticket_type.id if ticket_type is not None else 0
+    if ticket_type is None and not form.access_code.data:
+        hidden = {t.id for t in page.edition.ticket_types if not t.is_public}
+        if form.ticket_type_id.data in hidden:
+            form.add_errors({"access_code": _("The access code is not valid.")})
+        else:
+            form.add_errors({"ticket_type_id": _("Choose a ticket type.")})
+        valid = False
+    details = form.to_details(ticket_type_id, current_language())
+    if not valid:
+        form.add_errors(services.check_booking(page.edition, details))
+        return None
+    return details
+
+
+def _resize_requested(page: _FormPage) -> bool:
+    """Handle the "number of participants" change that works without JavaScript."""
+    form = page.form
+    rows = len(form.attendees.entries)
+    wanted = form.attendee_count.data or rows
+    wanted = max(1, min(wanted, page.edition.max_group_size, MAX_GROUP_SIZE))
+    if request.form.get("action") == "count" or wanted != rows:
+        if request.form.get("action") != "count":
+            # The list changed size as the booker pressed "register": show it first.
+            page.notice = _("The list of participants was updated. Check it, then register.")
+        form.resize(wanted)
+        return True
+    return False
+
+
+@bp.route("/e/<slug>/register", methods=["GET", "POST"])
+@limiter.limit(_registration_limit, methods=["POST"])
 def register(slug: str):
-    return "register"
+    edition = _edition_or_404(slug)
+    state = registration_state(edition)
+    if state is not RegistrationState.OPEN:
+        return _closed_page(edition, state, refused=request.method == "POST")
+
+    page = _FormPage(edition, RegistrationForm())
+    form = page.form
+    if request.method == "GET":
+        form.resize(request.args.get("n", 1, type=int))
+        if page.public_types:
+            form.ticket_type_id.data = page.public_types[0].id
+        form.access_code.data = (request.args.get("code") or "")[:60]
+        return page.render()
+
+    if _resize_requested(page):
+        return page.render()
+    details = _parse_submission(page)
+    if details is None:
+        return page.render()
+    try:
+        placed = services.place_order(edition, details)
+    except InvalidBooking as error:
+        db.session.rollback()
+        form.add_errors(error.errors)
+        return page.render()
+    except NotEnoughPlaces as error:
+        db.session.rollback()
+        page.not_enough = error
+        return page.render()
+    except RegistrationClosed:
+        db.session.rollback()
+        return _closed_page(edition, registration_state(edition), refused=True)
+    db.session.commit()
+    return redirect(url_for("registration.manage", token=placed.booker_token, new=1), code=303)
+
+
+@bp.post("/e/<slug>/waiting-list")
+@limiter.limit(_registration_limit)
+def join_waiting_list(slug: str):
+    edition = _edition_or_404(slug)
+    state = registration_state(edition)
+    if state is not RegistrationState.OPEN:
+        return _closed_page(edition, state, refused=True)
+    page = _FormPage(edition, RegistrationForm())
+    if _resize_requested(page):
+        return page.render()
+    details = _parse_submission(page)
+    if details is None:
+        return page.render()
+    try:
+        joined = services.join_waiting_list(edition, details)
+    except InvalidBooking as error:
+        db.session.rollback()
+        page.form.add_errors(error.errors)
+        return page.render()
+    except RegistrationClosed:
+        db.session.rollback()
+        return _closed_page(edition, registration_state(edition), refused=True)
+    except DomainError as error:
+        # Places enough for the group after all: say so and let them register.
+        db.session.rollback()
+        page.notice = error.message
+        return page.render()
+    db.session.commit()
+    return redirect(url_for("registration.waiting_entry", token=joined.token), code=303)
+
+
+# --- manage links ---------------------------------------------------------------------
+
+
+def _manage_view_or_404(token: str) -> services.ManageView:
+    try:
+        return services.find_by_manage_token(token)
+    except NotFound:
+        abort(404)
 
 
 @bp.get("/m/<token>")
+@limiter.limit(_manage_limit)
 def manage(token: str):
-    return "manage"
+    view = _manage_view_or_404(token)
+    order = view.order
+    _speak_language_of(order.language)
+    attendees = view.visible_attendees
+    response = Response(
+        render_template(
+            "registration/manage.html",
+            view=view,
+            order=order,
+            edition=order.edition,
+            attendees=attendees,
+            token=token,
+            is_new=view.is_booker and request.args.get("new") == "1",
+            language=current_language(),
+        )
+    )
+    return _private(response)
+
+
+@bp.get("/m/<token>/qr/<int:attendee_id>.svg")
+@limiter.limit(_manage_limit)
+def ticket_qr(token: str, attendee_id: int):
+    view = _manage_view_or_404(token)
+    attendee = next((a for a in view.visible_attendees if a.id == attendee_id), None)
+    if attendee is None:
+        abort(404)
+    response = Response(services.ticket_qr_svg(attendee), mimetype="image/svg+xml")
+    return _private(response)
+
+
+# --- waiting-list links -----------------------------------------------------------------
+
+
+def _waiting_entry_or_404(token: str):
+    try:
+        return services.find_waiting_entry(token)
+    except NotFound:
+        abort(404)
+
+
+def _waiting_page(token: str, entry, is_offer: bool, message: str | None = None):
+    now = utcnow()
+    offer_open = (
+        is_offer
+        and entry.status == WaitingStatus.OFFERED
+        and entry.offer_expires_at is not None
+        and entry.offer_expires_at > now
+    )
+    ticket_type = entry.ticket_type
+    total = Amounts.of_net(ticket_type.price_net_ore * entry.quantity, ticket_type.vat_percent)
+    response = Response(
+        render_template(
+            "registration/waiting.html",
+            entry=entry,
+            edition=entry.edition,
+            token=token,
+            is_offer=is_offer,
+            offer_open=offer_open,
+            offer_lapsed=entry.status == WaitingStatus.OFFERED and not offer_open and is_offer,
+            position=services.waiting_position(entry),
+            names=[a.get("name", "") for a in (entry.payload or {}).get("attendees", [])],
+            ticket_type=ticket_type,
+            total=total,
+            message=message,
+            language=current_language(),
+        )
+    )
+    return _private(response)
 
 
 @bp.get("/w/<token>")
+@limiter.limit(_manage_limit)
 def waiting_entry(token: str):
-    return "waiting"
+    entry, is_offer = _waiting_entry_or_404(token)
+    _speak_language_of(entry.language)
+    return _waiting_page(token, entry, is_offer)
+
+
+@bp.post("/w/<token>/accept")
+@limiter.limit(_registration_limit)
+def accept_offer(token: str):
+    entry, is_offer = _waiting_entry_or_404(token)
+    if not is_offer:
+        abort(404)
+    try:
+        placed = services.accept_offer(token)
+    except NotFound:
+        db.session.rollback()
+        abort(404)
+    except DomainError as error:
+        # An offer found expired is released here and its places offered on: keep that.
+        db.session.commit()
+        return _waiting_page(token, entry, is_offer, message=error.message)
+    db.session.commit()
+    return redirect(url_for("registration.manage", token=placed.booker_token, new=1), code=303)
+
+
+@bp.post("/w/<token>/leave")
+@limiter.limit(_registration_limit)
+def leave_waiting_list(token: str):
+    entry, is_offer = _waiting_entry_or_404(token)
+    slug = entry.edition.slug
+    try:
+        services.leave_waiting_list(token)
+    except DomainError as error:
+        db.session.rollback()
+        return _waiting_page(token, entry, is_offer, message=error.message)
+    db.session.commit()
+    flash(_("You have left the waiting list. Nothing more will be sent to you."), "success")
+    return redirect(url_for("events.edition", slug=slug), code=303)
