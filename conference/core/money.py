@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import lru_cache
 
 from babel.numbers import format_currency, format_decimal
 
@@ -42,6 +43,8 @@ class Amounts:
         return cls(net_ore=net_ore, vat_ore=vat_of(net_ore, rate_percent))
 
 
+# Babel's currency formatting is slow and pages show the same few amounts over and over.
+@lru_cache(maxsize=4096)
 def format_dkk(ore: int, locale: str = "da") -> str:
     """Format øre the local way: ``2.575,00 kr.`` in Danish, ``DKK 2,575.00`` in English."""
     amount = Decimal(ore).scaleb(-2)
