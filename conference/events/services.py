@@ -8,6 +8,7 @@ behaves the same on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import enum
+import logging
 from datetime import UTC, datetime
 
 from flask_babel import gettext as _
@@ -17,6 +18,8 @@ from conference.core.db import db, utcnow
 from conference.core.errors import CapacityConflict, DomainError, NotFound
 from conference.core.services import record_audit
 from conference.events.models import Edition, Quota, TicketType
+
+logger = logging.getLogger(__name__)
 
 
 class RegistrationState(enum.StrEnum):
@@ -93,15 +96,40 @@ def claim_places(quota_id: int, count: int) -> bool:
 
 
 def release_places(quota_id: int, count: int) -> None:
-    """Give ``count`` places back to the quota (a cancellation or an expired hold)."""
+    """Give ``count`` places back to the quota (a cancellation or an expired hold).
+
+    Never takes ``taken`` below zero: releasing more than is taken changes
+    nothing and is logged, since it means the books were already wrong.
+    """
     if count <= 0:
         return
-    db.session.execute(
+    result = db.session.execute(
         update(Quota)
         .where(Quota.id == quota_id, Quota.taken >= count)
         .values(taken=Quota.taken - count)
         .execution_options(synchronize_session=False)
     )
+    if result.rowcount != 1:
+        logger.error("release of %d places refused: quota %s has fewer taken", count, quota_id)
+
+
+def lock_quota(quota_id: int) -> Quota:
+    """The quota row, locked until the transaction ends, with fresh values.
+
+    Every operation that changes both the waiting list and the quota takes
+    this lock first, so they all lock in the same order (quota, then
+    entries) and cannot deadlock each other. SQLite ignores FOR UPDATE; its
+    BEGIN IMMEDIATE already lets one writer in at a time.
+    """
+    quota = db.session.execute(
+        select(Quota)
+        .where(Quota.id == quota_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if quota is None:
+        raise NotFound(_("This capacity does not exist."))
+    return quota
 
 
 def places_left(quota_id: int) -> int:
@@ -120,18 +148,11 @@ def change_capacity(quota_id: int, new_capacity: int, actor: str) -> Quota:
     """
     if new_capacity < 0:
         raise CapacityConflict(_("Capacity cannot be negative."), field="capacity")
-    quota = db.session.get(Quota, quota_id)
-    if quota is None:
-        raise NotFound(_("This capacity does not exist."))
+    # Locked and re-read: the session may hold an old copy, and the decision
+    # (refuse, offer) must rest on what is committed now.
+    quota = lock_quota(quota_id)
     old_capacity = quota.capacity
-    result = db.session.execute(
-        update(Quota)
-        .where(Quota.id == quota_id, Quota.taken <= new_capacity)
-        .values(capacity=new_capacity)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
-        db.session.refresh(quota)
+    if quota.taken > new_capacity:
         raise CapacityConflict(
             _(
                 "Capacity cannot be lowered to %(new)d: %(taken)d places are already "
@@ -141,14 +162,16 @@ def change_capacity(quota_id: int, new_capacity: int, actor: str) -> Quota:
             ),
             field="capacity",
         )
+    quota.capacity = new_capacity
     record_audit(
         actor, "capacity.changed", "quota", quota_id, before=old_capacity, after=new_capacity
     )
-    db.session.refresh(quota)
+    db.session.flush()
     if new_capacity > old_capacity:
         from conference.registration.services import offer_free_places
 
         offer_free_places(quota.edition)
+        db.session.refresh(quota)
     return quota
 
 

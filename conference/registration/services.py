@@ -16,6 +16,7 @@ import segno
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy import func, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 from stdnum import ean as gs1
 from stdnum.dk import cvr as dk_cvr
 
@@ -30,6 +31,7 @@ from conference.events.services import (
     RegistrationState,
     calendar_attachment,
     claim_places,
+    lock_quota,
     places_left,
     registration_state,
     release_places,
@@ -402,6 +404,10 @@ def join_waiting_list(
         raise InvalidBooking(errors)
     ticket_type = resolve_ticket_type(edition, details)
     count = len(details.attendees)
+    # Under the quota lock: a capacity raise or a release committing meanwhile
+    # offers only to entries it can see, so joining must see its free places
+    # (and be sent to register) rather than wait beside them unoffered.
+    lock_quota(ticket_type.quota_id)
     if places_left(ticket_type.quota_id) >= count:
         raise DomainError(_("There are places enough for your group: register directly instead."))
     token = new_token()
@@ -489,16 +495,41 @@ def find_waiting_entry(token: str) -> tuple[WaitingListEntry, bool]:
     return entry, False
 
 
+def _lock_quotas(edition: Edition) -> dict[int, int]:
+    """Lock the edition's quotas (in id order) and return the free places of each.
+
+    Offering, expiring and declining all change entries and the quota
+    together; taking the quota lock first in every one of them (and in
+    ``change_capacity``) gives one lock order, so they queue instead of
+    deadlocking, and each sees the others' committed result.
+    """
+    quota_ids = db.session.scalars(
+        select(TicketType.quota_id)
+        .where(TicketType.edition_id == edition.id)
+        .distinct()
+        .order_by(TicketType.quota_id)
+    ).all()
+    free = {}
+    for quota_id in quota_ids:
+        quota = lock_quota(quota_id)
+        free[quota_id] = max(quota.capacity - quota.taken, 0)
+    return free
+
+
 def offer_free_places(edition: Edition, *, now: datetime | None = None) -> list[WaitingListEntry]:
     """Offer free places to the first waiting groups that fit, holding them.
 
-    Expired offers are released first. Each offer is a conditional status
-    change plus a conditional claim, so two processes running this at once
-    never offer the same entry twice nor hold more places than are free.
+    Expired offers are released first. Runs under the quota lock, and each
+    offer is still a conditional status change plus a conditional claim, so
+    concurrent runs never offer the same entry twice nor hold more places
+    than are free.
     """
     now = now or utcnow()
-    expire_offers(edition, now=now, offer_next=False)
+    expire_offers(edition, now=now, offer_next=False)  # takes the quota lock first
+    free = _lock_quotas(edition)
     offered: list[WaitingListEntry] = []
+    if not any(free.values()):
+        return offered
     waiting = db.session.scalars(
         select(WaitingListEntry)
         .where(
@@ -508,14 +539,19 @@ def offer_free_places(edition: Edition, *, now: datetime | None = None) -> list[
         .order_by(WaitingListEntry.id)
     ).all()
     for entry in waiting:
-        quota_id = entry.ticket_type.quota_id
-        if places_left(quota_id) <= 0:
+        if not any(free.values()):
             break
-        if not _set_status(entry, WaitingStatus.WAITING, WaitingStatus.OFFERED):
+        quota_id = entry.ticket_type.quota_id
+        # "The first entries that fit": a group too big for what is free keeps
+        # its place in the queue while smaller groups behind it are offered.
+        if entry.quantity > free.get(quota_id, 0):
             continue
+        if not _set_status(entry, WaitingStatus.WAITING, WaitingStatus.OFFERED):
+            continue  # left the list meanwhile
         if not claim_places(quota_id, entry.quantity):
             _set_status(entry, WaitingStatus.OFFERED, WaitingStatus.WAITING)
             continue
+        free[quota_id] -= entry.quantity
         token = new_token()
         entry.offer_token_hash = hash_token(token)
         entry.offered_at = now
@@ -544,28 +580,33 @@ def _set_status(entry: WaitingListEntry, old: str, new: str) -> bool:
         .execution_options(synchronize_session=False)
     )
     if result.rowcount == 1:
-        entry.status = new
-        db.session.flush()
+        # The row already says so; do not write it a second time at the next flush.
+        set_committed_value(entry, "status", new)
         return True
     return False
 
 
 def expire_offers(edition: Edition, *, now: datetime | None = None, offer_next: bool = True) -> int:
-    """Release the places of offers that ran out and tell their bookers; returns how many."""
+    """Release the places of offers that ran out and tell their bookers; returns how many.
+
+    The expired offer link keeps working only to say that it expired.
+    """
     now = now or utcnow()
+    _lock_quotas(edition)
     due = db.session.scalars(
-        select(WaitingListEntry).where(
+        select(WaitingListEntry)
+        .where(
             WaitingListEntry.edition_id == edition.id,
             WaitingListEntry.status == WaitingStatus.OFFERED,
             WaitingListEntry.offer_expires_at <= now,
         )
+        .order_by(WaitingListEntry.id)
     ).all()
     expired = 0
     for entry in due:
         if not _set_status(entry, WaitingStatus.OFFERED, WaitingStatus.EXPIRED):
             continue
         release_places(entry.ticket_type.quota_id, entry.quantity)
-        entry.offer_token_hash = None
         record_audit("system", "waiting_list.offer_expired", "waiting_list_entry", entry.id)
         queue_mail(
             "waiting_list_expired",
@@ -582,25 +623,37 @@ def expire_offers(edition: Edition, *, now: datetime | None = None, offer_next: 
 
 
 def accept_offer(token: str, *, now: datetime | None = None) -> PlacedOrder:
-    """Turn an open offer into a confirmed order with the places it holds."""
+    """Turn an open offer into a confirmed order with the places it holds.
+
+    The places were claimed when the offer was made; accepting only writes
+    the order. A second click, an expired or a declined offer is refused.
+    """
     now = now or utcnow()
     entry, is_offer = find_waiting_entry(token)
     if not is_offer:
         raise NotFound(_("This link is not valid."))
-    if entry.status == WaitingStatus.ACCEPTED:
-        raise DomainError(_("You have already accepted this offer."))
     if entry.status == WaitingStatus.OFFERED and entry.offer_expires_at <= now:
         expire_offers(entry.edition, now=now)
-    if entry.status != WaitingStatus.OFFERED:
-        raise DomainError(_("This offer has expired, and the places went to the next in line."))
+    _refuse_unless_offered(entry)
     if not _set_status(entry, WaitingStatus.OFFERED, WaitingStatus.ACCEPTED):
+        # Someone else (the other click, the expiry worker) got there first.
+        db.session.refresh(entry)
+        _refuse_unless_offered(entry)
         raise DomainError(_("This offer is no longer open."))
     details = BookingDetails.from_payload(entry.payload)
     ticket_type = entry.ticket_type
     placed = _write_order(entry.edition, ticket_type, details, actor="booker")
     entry.order_id = placed.order.id
-    entry.offer_token_hash = None
     return placed
+
+
+def _refuse_unless_offered(entry: WaitingListEntry) -> None:
+    if entry.status == WaitingStatus.ACCEPTED:
+        raise DomainError(_("You have already accepted this offer."))
+    if entry.status == WaitingStatus.EXPIRED:
+        raise DomainError(_("This offer has expired, and the places went to the next in line."))
+    if entry.status != WaitingStatus.OFFERED:
+        raise DomainError(_("This offer is no longer open."))
 
 
 def leave_waiting_list(token: str, *, now: datetime | None = None) -> WaitingListEntry:
@@ -609,6 +662,8 @@ def leave_waiting_list(token: str, *, now: datetime | None = None) -> WaitingLis
     if _set_status(entry, WaitingStatus.WAITING, WaitingStatus.WITHDRAWN):
         record_audit("booker", "waiting_list.left", "waiting_list_entry", entry.id)
         return entry
+    # Declining gives places back: quota lock first, as everywhere else.
+    _lock_quotas(entry.edition)
     if _set_status(entry, WaitingStatus.OFFERED, WaitingStatus.WITHDRAWN):
         release_places(entry.ticket_type.quota_id, entry.quantity)
         entry.offer_token_hash = None
