@@ -659,11 +659,13 @@ def _refuse_unless_offered(entry: WaitingListEntry) -> None:
 def leave_waiting_list(token: str, *, now: datetime | None = None) -> WaitingListEntry:
     """Take a group off the waiting list, or decline its offer (the places move on)."""
     entry, _is_offer = find_waiting_entry(token)
+    # Quota lock first, as everywhere else, even to leave a plain waiting entry:
+    # on PostgreSQL an UPDATE that waited for an offer run and then no longer
+    # matched still keeps the row locked, so taking the quota after it deadlocks.
+    _lock_quotas(entry.edition)
     if _set_status(entry, WaitingStatus.WAITING, WaitingStatus.WITHDRAWN):
         record_audit("booker", "waiting_list.left", "waiting_list_entry", entry.id)
         return entry
-    # Declining gives places back: quota lock first, as everywhere else.
-    _lock_quotas(entry.edition)
     if _set_status(entry, WaitingStatus.OFFERED, WaitingStatus.WITHDRAWN):
         release_places(entry.ticket_type.quota_id, entry.quantity)
         entry.offer_token_hash = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from flask_babel import force_locale
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 
@@ -51,7 +52,7 @@ def test_lowering_capacity_below_taken_is_refused_and_changes_nothing(small_edit
     db.session.commit()
     audit_before = db.session.scalar(select(func.count()).select_from(AuditEvent))
 
-    with pytest.raises(CapacityConflict) as raised:
+    with force_locale("en"), pytest.raises(CapacityConflict) as raised:
         change_capacity(quota_id, 3, actor="organiser@example.dk")
     # What the organiser reads: the number asked for and what is already taken.
     assert "3" in raised.value.message
