@@ -75,6 +75,39 @@ def _with_globals(context: dict) -> dict:
     return merged
 
 
+def prepare_mail(
+    kind: str,
+    to: str,
+    template: str,
+    language: str,
+    *,
+    order_id: int | None = None,
+    attachments: Iterable[Attachment] = (),
+    **context,
+) -> OutboxMessage:
+    """Render a message into an outbox row that is not added to the session yet.
+
+    For a caller that renders before it takes a lock and adds the rows after
+    (see ``add_mails``); everyone else uses ``queue_mail``.
+    """
+    subject, body_text, body_html = render_mail(template, language, **context)
+    return OutboxMessage(
+        kind=kind,
+        to_address=to,
+        subject=subject,
+        body_text=body_text,
+        body_html=body_html,
+        attachments=[a.to_json() for a in attachments],
+        language=language,
+        order_id=order_id,
+    )
+
+
+def add_mails(messages: Iterable[OutboxMessage]) -> None:
+    """Put prepared messages in the outbox, in the current transaction."""
+    db.session.add_all(messages)
+
+
 def queue_mail(
     kind: str,
     to: str,
@@ -86,16 +119,8 @@ def queue_mail(
     **context,
 ) -> OutboxMessage:
     """Render a message and add it to the outbox in the current transaction."""
-    subject, body_text, body_html = render_mail(template, language, **context)
-    message = OutboxMessage(
-        kind=kind,
-        to_address=to,
-        subject=subject,
-        body_text=body_text,
-        body_html=body_html,
-        attachments=[a.to_json() for a in attachments],
-        language=language,
-        order_id=order_id,
+    message = prepare_mail(
+        kind, to, template, language, order_id=order_id, attachments=attachments, **context
     )
     db.session.add(message)
     return message

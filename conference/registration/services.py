@@ -37,7 +37,8 @@ from conference.events.services import (
     release_places,
     ticket_type_for_code,
 )
-from conference.mail.services import queue_mail
+from conference.mail.models import OutboxMessage
+from conference.mail.services import add_mails, prepare_mail, queue_mail
 from conference.registration.models import (
     Attendee,
     Order,
@@ -229,10 +230,19 @@ def place_order(
         raise InvalidBooking(errors)
     ticket_type = resolve_ticket_type(edition, details)
     count = len(details.attendees)
+    # Once the places are gone most posts of a rush ask for what is not there:
+    # refuse those from a plain read, without queueing for the quota row's lock.
+    # Only the conditional write below ever takes places, so this cannot oversell.
+    left = places_left(ticket_type.quota_id)
+    if left < count:
+        raise NotEnoughPlaces(not_enough_places_message(count, left), places_left=left)
+    # Build the order and render its e-mails before claiming: the claim locks the
+    # quota row until commit, and every other booker of the rush queues behind it.
+    draft = _draft_order(edition, ticket_type, details)
     if not claim_places(ticket_type.quota_id, count):
         left = places_left(ticket_type.quota_id)
         raise NotEnoughPlaces(not_enough_places_message(count, left), places_left=left)
-    return _write_order(edition, ticket_type, details, actor=actor)
+    return _save_order(draft, actor=actor)
 
 
 def not_enough_places_message(asked: int, left: int) -> str:
@@ -252,10 +262,24 @@ def _new_reference() -> str:
     return "DT" + "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(6))
 
 
+@dataclass
+class _DraftOrder:
+    """An order and its rendered e-mails, not in the session yet."""
+
+    placed: PlacedOrder
+    attendee_tokens: list[str]
+    mails: list[OutboxMessage]
+
+
 def _write_order(
     edition: Edition, ticket_type: TicketType, details: BookingDetails, *, actor: str
 ) -> PlacedOrder:
     """Write the order for places already claimed, and queue its e-mails."""
+    return _save_order(_draft_order(edition, ticket_type, details), actor=actor)
+
+
+def _draft_order(edition: Edition, ticket_type: TicketType, details: BookingDetails) -> _DraftOrder:
+    """The order with its attendees and rendered e-mails; nothing touches the database."""
     booker_token = new_token()
     unit_net = ticket_type.price_net_ore
     count = len(details.attendees)
@@ -282,7 +306,6 @@ def _write_order(
         total_vat_ore=vat_of(unit_net * count, ticket_type.vat_percent),
     )
     order.edition = edition
-    placed = PlacedOrder(order=order, booker_token=booker_token)
     tokens: list[str] = []
     for person in details.attendees:
         token = new_token()
@@ -300,45 +323,69 @@ def _write_order(
                 ticket_code=new_ticket_code(),
             )
         )
+    placed = PlacedOrder(order=order, booker_token=booker_token)
+    mails = _order_mails(placed, tokens, ticket_type)
+    return _DraftOrder(placed=placed, attendee_tokens=tokens, mails=mails)
+
+
+def _save_order(draft: _DraftOrder, *, actor: str) -> PlacedOrder:
+    """Add a drafted order, its audit record and its e-mails to the transaction."""
+    placed = draft.placed
+    order = placed.order
     db.session.add(order)
     db.session.flush()
-    for attendee, token in zip(order.attendees, tokens, strict=True):
+    for attendee, token in zip(order.attendees, draft.attendee_tokens, strict=True):
         placed.attendee_tokens[attendee.id] = token
-    record_audit(actor, "order.placed", "order", order.id, reference=order.reference, places=count)
-    _queue_order_mails(placed, ticket_type)
+    record_audit(
+        actor,
+        "order.placed",
+        "order",
+        order.id,
+        reference=order.reference,
+        places=len(order.attendees),
+    )
+    for message in draft.mails:
+        message.order_id = order.id
+    add_mails(draft.mails)
     return placed
 
 
-def _queue_order_mails(placed: PlacedOrder, ticket_type: TicketType) -> None:
+def _order_mails(
+    placed: PlacedOrder, attendee_tokens: list[str], ticket_type: TicketType
+) -> list[OutboxMessage]:
+    """The confirmation to the booker and a ticket to each attendee, rendered now."""
     order = placed.order
     edition = order.edition
     language = order.language
-    queue_mail(
-        "order_confirmation",
-        order.booker_email,
-        "order_confirmation",
-        language,
-        order_id=order.id,
-        order=order,
-        edition=edition,
-        ticket_type=ticket_type,
-        manage_url=public_url("registration.manage", token=placed.booker_token),
-    )
-    calendar = calendar_attachment(edition, language)
-    for attendee in order.attendees:
-        queue_mail(
-            "ticket",
-            attendee.email,
-            "ticket",
+    mails = [
+        prepare_mail(
+            "order_confirmation",
+            order.booker_email,
+            "order_confirmation",
             language,
-            order_id=order.id,
-            attachments=[calendar],
             order=order,
             edition=edition,
-            attendee=attendee,
             ticket_type=ticket_type,
-            manage_url=public_url("registration.manage", token=placed.attendee_tokens[attendee.id]),
+            manage_url=public_url("registration.manage", token=placed.booker_token),
         )
+    ]
+    calendar = calendar_attachment(edition, language)
+    for attendee, token in zip(order.attendees, attendee_tokens, strict=True):
+        mails.append(
+            prepare_mail(
+                "ticket",
+                attendee.email,
+                "ticket",
+                language,
+                attachments=[calendar],
+                order=order,
+                edition=edition,
+                attendee=attendee,
+                ticket_type=ticket_type,
+                manage_url=public_url("registration.manage", token=token),
+            )
+        )
+    return mails
 
 
 # --- manage links ---------------------------------------------------------------
