@@ -41,7 +41,7 @@ def test_order_delivers_a_confirmation_to_the_booker_and_a_ticket_to_each_attend
     assert confirmation["Content-Language"] == "da"
     text = confirmation.get_body(("plain",)).get_content()
     html = confirmation.get_body(("html",)).get_content()
-    assert "Registration is binding, but you are welcome to send a colleague." in html
+    assert "Tilmeldingen er bindende, men du er velkommen til at sende en kollega." in html
     assert "mandag" in text
     booker_link = manage_path(text)
     assert f'href="http://localhost{booker_link}"' in html

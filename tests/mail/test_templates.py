@@ -11,7 +11,8 @@ from conference.registration.services import expire_offers, join_waiting_list, p
 from tests.conftest import booking_details
 from tests.mail.helpers import outbox
 
-BINDING = "Registration is binding, but you are welcome to send a colleague."
+# The mails are in Danish, the default language.
+BINDING = "Tilmeldingen er bindende, men du er velkommen til at sende en kollega."
 
 
 class _Links(HTMLParser):
@@ -83,7 +84,7 @@ def test_confirmation_and_ticket_state_the_binding_terms_in_both_versions(editio
     for message in outbox():
         assert BINDING in message.body_text
         assert BINDING in message.body_html
-        assert "colleague" in message.body_text.split(BINDING, 1)[1]
+        assert "kollega" in message.body_text.split(BINDING, 1)[1]
 
 
 def test_names_typed_by_users_are_escaped_in_html_mail(edition):
