@@ -6,6 +6,8 @@ or re-render the form with every error next to its field and nothing written.
 
 from __future__ import annotations
 
+import time
+
 from flask import (
     Blueprint,
     Response,
@@ -21,6 +23,9 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_babel import refresh as refresh_locale
+from flask_wtf.csrf import generate_csrf
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 from wtforms.fields.choices import SelectChoice
 
 from conference.core.db import db, utcnow
@@ -32,7 +37,6 @@ from conference.events.models import Edition, TicketType
 from conference.events.services import (
     RegistrationState,
     get_edition,
-    places_left,
     public_ticket_types,
     registration_state,
     ticket_type_for_code,
@@ -80,6 +84,63 @@ def _speak_language_of(language: str) -> None:
 # --- the registration form ---------------------------------------------------------
 
 
+def _registration_edition_or_404(slug: str) -> Edition:
+    """The edition with its ticket types and quotas, in one round trip.
+
+    The form page needs all three on every request; the quotas' counts are as
+    fresh as a separate read (same statement-level snapshot)."""
+    edition = db.session.scalar(
+        select(Edition)
+        .where(Edition.slug == slug)
+        .options(joinedload(Edition.ticket_types), joinedload(Edition.quotas))
+    )
+    if edition is None:
+        abort(404)
+    return edition
+
+
+def _loaded_places_left(ticket_type: TicketType | None) -> int:
+    # The quota came with the edition (_registration_edition_or_404): no query.
+    if ticket_type is None:
+        return 0
+    return max(ticket_type.quota.capacity - ticket_type.quota.taken, 0)
+
+
+# A new visitor's form page is the same for everyone who reads it in the same
+# language, except for the CSRF token; in a rush it is most of what the server
+# renders. It is kept a few seconds, so an organiser's edit shows almost at
+# once, and keyed by what the page says about the places left, which is read
+# fresh on every request: "full" and "only N left" are never stale.
+_BLANK_PAGE_SECONDS = 3.0
+
+
+def _blank_pages() -> dict[tuple, tuple[float, str, str]]:
+    return current_app.extensions.setdefault("registration_blank_pages", {})
+
+
+def _blank_page_key(edition: Edition, left: int) -> tuple | None:
+    if request.args or session.get("_flashes"):
+        return None
+    shown_left = left if 0 < left <= edition.few_places_threshold else None
+    return (edition.id, current_language(), left == 0, shown_left)
+
+
+def _blank_page(key: tuple | None) -> str | None:
+    cached = _blank_pages().get(key) if key is not None else None
+    if cached is None or cached[0] < time.monotonic():
+        return None
+    return cached[1] + generate_csrf() + cached[2]
+
+
+def _keep_blank_page(key: tuple | None, html: str) -> None:
+    if key is None:
+        return
+    token = generate_csrf()
+    before, found, after = html.partition(token)
+    if found and token not in after:
+        _blank_pages()[key] = (time.monotonic() + _BLANK_PAGE_SECONDS, before, after)
+
+
 class _FormPage:
     """What the form page needs besides the form: the edition and its prices."""
 
@@ -114,7 +175,10 @@ class _FormPage:
         total = None
         if ticket_type is not None:
             total = Amounts.of_net(ticket_type.price_net_ore * count, ticket_type.vat_percent)
-        left = places_left(ticket_type.quota_id) if ticket_type is not None else 0
+        if self.not_enough is not None:
+            left = self.not_enough.places_left
+        else:
+            left = _loaded_places_left(ticket_type)
         return (
             render_template(
                 "registration/register.html",
@@ -196,11 +260,19 @@ def _resize_requested(page: _FormPage) -> bool:
 @bp.route("/e/<slug>/register", methods=["GET", "POST"])
 @limiter.limit(_registration_limit, methods=["POST"])
 def register(slug: str):
-    edition = _edition_or_404(slug)
+    edition = _registration_edition_or_404(slug)
     state = registration_state(edition)
     if state is not RegistrationState.OPEN:
         return _closed_page(edition, state, refused=request.method == "POST")
 
+    if request.method == "GET":
+        public_types = public_ticket_types(edition)
+        key = _blank_page_key(
+            edition, _loaded_places_left(public_types[0] if public_types else None)
+        )
+        html = _blank_page(key)
+        if html is not None:
+            return html
     page = _FormPage(edition, RegistrationForm())
     form = page.form
     if request.method == "GET":
@@ -208,7 +280,9 @@ def register(slug: str):
         if page.public_types:
             form.ticket_type_id.data = page.public_types[0].id
         form.access_code.data = (request.args.get("code") or "")[:60]
-        return page.render()
+        html, status = page.render()
+        _keep_blank_page(key, html)
+        return html, status
 
     if _resize_requested(page):
         return page.render()
@@ -222,9 +296,11 @@ def register(slug: str):
         form.add_errors(error.errors)
         return page.render()
     except NotEnoughPlaces as error:
-        db.session.rollback()
+        # Nothing was written; render before the rollback expires what the page shows.
         page.not_enough = error
-        return page.render()
+        response = page.render()
+        db.session.rollback()
+        return response
     except RegistrationClosed:
         db.session.rollback()
         return _closed_page(edition, registration_state(edition), refused=True)
