@@ -231,8 +231,9 @@ def test_capacity_changes_race_offer_runs_without_deadlock(app, race_app, editio
     place_order(edition, _details(edition, 10, "early"))
     cancelled = place_order(edition, _details(edition, 2, "cancelled")).order
     db.session.commit()
+    tokens = []
     for index, size in enumerate([1, 3, 1, 4, 2, 1, 3]):
-        join_waiting_list(edition, _details(edition, size, f"wait{index}"))
+        tokens.append(join_waiting_list(edition, _details(edition, size, f"wait{index}")).token)
         db.session.commit()
     # An organiser cancels an order of 2 (as the later cancellation service will):
     # 2 places are free, and the waiting list has not been offered them yet.
@@ -249,13 +250,9 @@ def test_capacity_changes_race_offer_runs_without_deadlock(app, race_app, editio
         _refusable(lambda: change_capacity(quota_id, 15, actor=ORGANISER).capacity),
         *[_refusable(lambda: len(offer_free_places(_edition(edition_id)))) for _ in range(3)],
         _refusable(lambda: expire_all_offers(now=utcnow() + timedelta(hours=49))),
-        _refusable(
-            lambda: (
-                place_order(
-                    _edition(edition_id), _details(_edition(edition_id), 1, "walkin")
-                ).order.id
-            )
-        ),
+        _walk_in(edition_id, 1, "walkin"),
+        # Singles leaving (or declining) just as the offer runs reach them.
+        *[_refusable(lambda t=tokens[i]: leave_waiting_list(t).status) for i in (0, 2)],
     ]
     outcomes = run_together(race_app, jobs)
 
