@@ -236,13 +236,24 @@ def place_order(
     left = places_left(ticket_type.quota_id)
     if left < count:
         raise NotEnoughPlaces(not_enough_places_message(count, left), places_left=left)
-    # Build the order and render its e-mails before claiming: the claim locks the
-    # quota row until commit, and every other booker of the rush queues behind it.
+    # The claim locks the quota row until commit and every other booker of the
+    # rush queues behind it: render and write everything first, claim last. The
+    # savepoint takes the rows back if the claim is lost to a faster booker.
     draft = _draft_order(edition, ticket_type, details)
-    if not claim_places(ticket_type.quota_id, count):
+    try:
+        with db.session.begin_nested():
+            placed = _save_order(draft, actor=actor)
+            db.session.flush()
+            if not claim_places(ticket_type.quota_id, count):
+                raise _ClaimLost
+    except _ClaimLost:
         left = places_left(ticket_type.quota_id)
-        raise NotEnoughPlaces(not_enough_places_message(count, left), places_left=left)
-    return _save_order(draft, actor=actor)
+        raise NotEnoughPlaces(not_enough_places_message(count, left), places_left=left) from None
+    return placed
+
+
+class _ClaimLost(Exception):
+    """The places went to someone else between the read and the claim."""
 
 
 def not_enough_places_message(asked: int, left: int) -> str:
