@@ -24,6 +24,11 @@ def init_templating(app: Flask) -> None:
     def datetime_filter(value: datetime, style: str = "medium") -> str:
         return format_datetime(value, style)
 
+    @app.template_filter("when")
+    def when_filter(value: datetime) -> str:
+        """A moment as people write it: date and hour, no seconds or zone."""
+        return f"{format_date(value, 'long')}, {format_time(value, 'short')}"
+
     @app.template_filter("time")
     def time_filter(value: datetime, style: str = "short") -> str:
         return format_time(value, style)
