@@ -79,8 +79,9 @@ def init_security(app: Flask) -> None:
         headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
         headers.setdefault("X-Content-Type-Options", "nosniff")
         headers.setdefault("X-Frame-Options", "DENY")
-        # Manage links carry secrets in the URL: never leak them in a Referer.
-        headers.setdefault("Referrer-Policy", "no-referrer")
+        # Manage links carry secrets in the URL: never send them to another site. Not
+        # "no-referrer": Flask-WTF checks the Referer of HTTPS form posts.
+        headers.setdefault("Referrer-Policy", "same-origin")
         headers.setdefault("Permissions-Policy", "geolocation=(), microphone=()")
         if app.config.get("SESSION_COOKIE_SECURE"):
             headers.setdefault("Strict-Transport-Security", "max-age=31536000")
