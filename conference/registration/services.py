@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 import segno
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, case, func, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 from stdnum import ean as gs1
 from stdnum.dk import cvr as dk_cvr
@@ -26,7 +26,7 @@ from conference.core.money import vat_of
 from conference.core.security import hash_token, new_ticket_code, new_token, sign_ticket_code
 from conference.core.services import record_audit
 from conference.core.urls import public_url
-from conference.events.models import Edition, TicketType
+from conference.events.models import Edition, Quota, TicketType
 from conference.events.services import (
     RegistrationState,
     calendar_attachment,
@@ -206,6 +206,79 @@ def resolve_ticket_type(edition: Edition, details: BookingDetails) -> TicketType
         if unlocked is None or unlocked.id != ticket_type.id:
             raise InvalidBooking({"access_code": _("The access code is not valid.")})
     return ticket_type
+
+
+# --- the registration page at a glance -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RegistrationGlance:
+    """What the registration page must know fresh on every request, from one small read.
+
+    ``first_public_left``: free places for the first public ticket type (what the
+    form shows); ``left_in_all``: free places in all of the edition's quotas, 0
+    when no ticket type at all could be booked.
+    """
+
+    edition_id: int
+    name: str
+    name_en: str | None
+    opens_at: datetime
+    closes_at: datetime
+    few_places_threshold: int
+    first_public_left: int
+    left_in_all: int
+
+    def state(self, now: datetime | None = None) -> RegistrationState:
+        now = now or utcnow()
+        if now < self.opens_at:
+            return RegistrationState.NOT_YET_OPEN
+        if now >= self.closes_at:
+            return RegistrationState.CLOSED
+        return RegistrationState.OPEN
+
+    def display_name(self, language: str) -> str:
+        return self.name_en if language == "en" and self.name_en else self.name
+
+
+def _glance_statement():
+    free = case((Quota.capacity > Quota.taken, Quota.capacity - Quota.taken), else_=0)
+    left_in_all = (
+        select(func.coalesce(func.sum(free), 0))
+        .where(Quota.edition_id == Edition.id)
+        .scalar_subquery()
+    )
+    first_public_left = (
+        select(free)
+        .select_from(TicketType)
+        .join(Quota, Quota.id == TicketType.quota_id)
+        .where(TicketType.edition_id == Edition.id, TicketType.is_public.is_(True))
+        .order_by(TicketType.sort_order, TicketType.id)
+        .limit(1)
+        .scalar_subquery()
+    )
+    return select(
+        Edition.id,
+        Edition.name,
+        Edition.name_en,
+        Edition.registration_opens_at,
+        Edition.registration_closes_at,
+        Edition.few_places_threshold,
+        func.coalesce(first_public_left, 0),
+        left_in_all,
+    ).where(Edition.slug == bindparam("slug"))
+
+
+# Built once: the statement is the same for every request, only the slug differs.
+_GLANCE = _glance_statement()
+
+
+def registration_glance(slug: str) -> RegistrationGlance | None:
+    """The edition's registration window and free places, without loading the edition."""
+    row = db.session.execute(_GLANCE, {"slug": slug}).first()
+    if row is None:
+        return None
+    return RegistrationGlance(*row[:6], max(int(row[6]), 0), max(int(row[7]), 0))
 
 
 # --- placing orders -----------------------------------------------------------------

@@ -118,11 +118,11 @@ def _blank_pages() -> dict[tuple, tuple[float, str, str]]:
     return current_app.extensions.setdefault("registration_blank_pages", {})
 
 
-def _blank_page_key(edition: Edition, left: int) -> tuple | None:
+def _blank_page_key(edition_id: int, few_places_threshold: int, left: int) -> tuple | None:
     if request.args or session.get("_flashes"):
         return None
-    shown_left = left if 0 < left <= edition.few_places_threshold else None
-    return (edition.id, current_language(), left == 0, shown_left)
+    shown_left = left if 0 < left <= few_places_threshold else None
+    return (edition_id, current_language(), left == 0, shown_left)
 
 
 def _blank_page(key: tuple | None) -> str | None:
@@ -201,6 +201,60 @@ class _FormPage:
         )
 
 
+# The fields of the registration form a "fully booked" answer carries on to the
+# waiting list; anything else posted is dropped rather than echoed back.
+def _carried_field_names() -> frozenset[str]:
+    names = {
+        "ticket_type_id",
+        "access_code",
+        "booker_name",
+        "booker_email",
+        "booker_phone",
+        "organisation",
+        "organisation_type",
+        "attendee_count",
+        "invoice_organisation",
+        "invoice_address",
+        "invoice_postcode",
+        "invoice_city",
+        "cvr",
+        "ean",
+        "personreference",
+        "buyer_order_number",
+    }
+    for index in range(MAX_GROUP_SIZE):
+        for sub in ("name", "email", "job_title", "dietary"):
+            names.add(f"attendees-{index}-{sub}")
+    return frozenset(names)
+
+
+_CARRIED = _carried_field_names()
+
+
+def _fully_booked_page(slug: str, glance: services.RegistrationGlance):
+    """The answer to a registration when no place at all is left, before any parsing.
+
+    A short page that says so and offers the waiting list with one click: what
+    the booker typed goes along as hidden fields to the waiting-list endpoint,
+    which validates it like the form and shows the whole form if anything is off.
+    """
+    carried = [
+        (name, value[:1000]) for name, value in request.form.items(multi=True) if name in _CARRIED
+    ]
+    rows = {name.split("-", 2)[1] for name, _value in carried if name.startswith("attendees-")}
+    count = max(len(rows), 1)
+    return (
+        render_template(
+            "registration/fully_booked.html",
+            slug=slug,
+            event_name=glance.display_name(current_language()),
+            carried=carried,
+            count=count,
+        ),
+        200,
+    )
+
+
 def _closed_page(edition: Edition, state: RegistrationState, refused: bool):
     status = 403 if refused else 200
     return (
@@ -260,19 +314,34 @@ def _resize_requested(page: _FormPage) -> bool:
 @bp.route("/e/<slug>/register", methods=["GET", "POST"])
 @limiter.limit(_registration_limit, methods=["POST"])
 def register(slug: str):
+    # The two answers most of a rush gets (a new visitor's form, "fully booked")
+    # need only the registration window and the free places: one small read.
+    glance = services.registration_glance(slug)
+    if glance is None:
+        abort(404)
+    key = None
+    if glance.state() is RegistrationState.OPEN:
+        if request.method == "GET":
+            key = _blank_page_key(
+                glance.edition_id, glance.few_places_threshold, glance.first_public_left
+            )
+            html = _blank_page(key)
+            if html is not None:
+                return html
+        elif glance.left_in_all == 0:
+            return _fully_booked_page(slug, glance)
+
     edition = _registration_edition_or_404(slug)
     state = registration_state(edition)
     if state is not RegistrationState.OPEN:
         return _closed_page(edition, state, refused=request.method == "POST")
-
-    if request.method == "GET":
+    if request.method == "GET" and key is None:
         public_types = public_ticket_types(edition)
         key = _blank_page_key(
-            edition, _loaded_places_left(public_types[0] if public_types else None)
+            edition.id,
+            edition.few_places_threshold,
+            _loaded_places_left(public_types[0] if public_types else None),
         )
-        html = _blank_page(key)
-        if html is not None:
-            return html
     page = _FormPage(edition, RegistrationForm())
     form = page.form
     if request.method == "GET":
