@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import secrets
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
@@ -16,6 +17,7 @@ import segno
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy import bindparam, case, func, select, update
+from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 from stdnum import ean as gs1
 from stdnum.dk import cvr as dk_cvr
@@ -453,7 +455,7 @@ def _order_mails(
             manage_url=public_url("registration.manage", token=placed.booker_token),
         )
     ]
-    calendar = calendar_attachment(edition, language)
+    calendar = _calendar_for(edition, language)
     for attendee, token in zip(order.attendees, attendee_tokens, strict=True):
         mails.append(
             prepare_mail(
@@ -470,6 +472,40 @@ def _order_mails(
             )
         )
     return mails
+
+
+# A ticket's calendar file is the same for every attendee of an edition in one
+# language; in a rush it was rebuilt for every ticket. It is kept a minute, keyed
+# by everything it shows, so DTSTAMP (when the file was made) is at most a minute
+# old and an organiser's edit is in the next ticket at once.
+_CALENDAR_SECONDS = 60.0
+_calendars: dict[tuple, tuple[float, object]] = {}
+
+
+def _calendar_for(edition: Edition, language: str):
+    key = (
+        edition.id,
+        edition.slug,
+        language,
+        edition.display_name(language),
+        edition.display_description(language),
+        edition.starts_at,
+        edition.ends_at,
+        edition.venue_name,
+        edition.venue_address,
+        edition.contact_email,
+        edition.contact_name,
+        edition.name,
+    )
+    now = time.monotonic()
+    cached = _calendars.get(key)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    calendar = calendar_attachment(edition, language)
+    if len(_calendars) > 100:
+        _calendars.clear()
+    _calendars[key] = (now + _CALENDAR_SECONDS, calendar)
+    return calendar
 
 
 # --- manage links ---------------------------------------------------------------
@@ -498,10 +534,30 @@ def find_by_manage_token(token: str) -> ManageView:
     if not token or len(token) > 100:
         raise NotFound(_("This link is not valid."))
     token_hash = hash_token(token)
-    order = db.session.scalar(select(Order).where(Order.manage_token_hash == token_hash))
+    # The page shows the order, its edition and every place with its ticket type:
+    # one round trip instead of one per relationship.
+    order = (
+        db.session.scalars(
+            select(Order)
+            .where(Order.manage_token_hash == token_hash)
+            .options(
+                joinedload(Order.edition),
+                joinedload(Order.attendees).joinedload(Attendee.ticket_type),
+            )
+        )
+        .unique()
+        .first()
+    )
     if order is not None:
         return ManageView(order=order, attendee=None)
-    attendee = db.session.scalar(select(Attendee).where(Attendee.manage_token_hash == token_hash))
+    attendee = db.session.scalar(
+        select(Attendee)
+        .where(Attendee.manage_token_hash == token_hash)
+        .options(
+            joinedload(Attendee.order).joinedload(Order.edition),
+            joinedload(Attendee.ticket_type),
+        )
+    )
     if attendee is not None and attendee.status == "confirmed":
         return ManageView(order=attendee.order, attendee=attendee)
     raise NotFound(_("This link is not valid."))
