@@ -85,14 +85,12 @@ def _speak_language_of(language: str) -> None:
 
 
 def _registration_edition_or_404(slug: str) -> Edition:
-    """The edition with its ticket types and quotas, in one round trip.
+    """The edition with its ticket types, in one round trip.
 
-    The form page needs all three on every request; the quotas' counts are as
-    fresh as a separate read (same statement-level snapshot)."""
+    The quotas are read when a page shows the places left (a ticket type's
+    quota, loaded on first use); placing an order reads and claims them itself."""
     edition = db.session.scalar(
-        select(Edition)
-        .where(Edition.slug == slug)
-        .options(joinedload(Edition.ticket_types), joinedload(Edition.quotas))
+        select(Edition).where(Edition.slug == slug).options(joinedload(Edition.ticket_types))
     )
     if edition is None:
         abort(404)
@@ -100,7 +98,6 @@ def _registration_edition_or_404(slug: str) -> Edition:
 
 
 def _loaded_places_left(ticket_type: TicketType | None) -> int:
-    # The quota came with the edition (_registration_edition_or_404): no query.
     if ticket_type is None:
         return 0
     return max(ticket_type.quota.capacity - ticket_type.quota.taken, 0)
