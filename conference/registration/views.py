@@ -24,6 +24,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import refresh as refresh_locale
 from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 from wtforms.fields.choices import SelectChoice
@@ -240,16 +241,35 @@ def _fully_booked_page(slug: str, glance: services.RegistrationGlance):
     ]
     rows = {name.split("-", 2)[1] for name, _value in carried if name.startswith("attendees-")}
     count = max(len(rows), 1)
-    return (
-        render_template(
+    hidden = [f'<input type="hidden" name="csrf_token" value="{escape(generate_csrf())}">']
+    hidden += [
+        f'<input type="hidden" name="{escape(name)}" value="{escape(value)}">'
+        for name, value in carried
+    ]
+    event_name = glance.display_name(current_language())
+    # Like the form page: the page around the hidden fields is the same for every
+    # booker of a group size in a language, and a rush sends thousands of them.
+    key = None
+    if not session.get("_flashes"):
+        key = ("fully-booked", slug, event_name, current_language(), count)
+    pages = _blank_pages()
+    cached = pages.get(key) if key is not None else None
+    if cached is None or cached[0] < time.monotonic():
+        html = render_template(
             "registration/fully_booked.html",
             slug=slug,
-            event_name=glance.display_name(current_language()),
-            carried=carried,
+            event_name=event_name,
+            hidden_fields=Markup(_HIDDEN_FIELDS_MARK),  # noqa: S704 - a constant
             count=count,
-        ),
-        200,
-    )
+        )
+        before, _mark, after = html.partition(_HIDDEN_FIELDS_MARK)
+        cached = (time.monotonic() + _BLANK_PAGE_SECONDS, before, after)
+        if key is not None:
+            pages[key] = cached
+    return cached[1] + "\n    ".join(hidden) + cached[2], 200
+
+
+_HIDDEN_FIELDS_MARK = "<!--hidden-fields-->"
 
 
 def _closed_page(edition: Edition, state: RegistrationState, refused: bool):
