@@ -336,7 +336,6 @@ def register(slug: str):
     glance = services.registration_glance(slug)
     if glance is None:
         abort(404)
-    key = None
     if glance.state() is RegistrationState.OPEN:
         if request.method == "GET":
             key = _blank_page_key(
@@ -352,7 +351,9 @@ def register(slug: str):
     state = registration_state(edition)
     if state is not RegistrationState.OPEN:
         return _closed_page(edition, state, refused=request.method == "POST")
-    if request.method == "GET" and key is None:
+    if request.method == "GET":
+        # Keyed by what this page will show (read now), not by the earlier glance:
+        # a page stored under a key must say what that key says about the places.
         public_types = public_ticket_types(edition)
         key = _blank_page_key(
             edition.id,
