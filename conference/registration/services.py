@@ -289,11 +289,15 @@ def place_order(
     *,
     now: datetime | None = None,
     actor: str = "booker",
+    free_seen: int | None = None,
 ) -> PlacedOrder:
     """Claim places for the whole group and write a confirmed, binding order.
 
     Raises RegistrationClosed, InvalidBooking or NotEnoughPlaces (with the
-    number left); in every error case nothing is written.
+    number left); in every error case nothing is written. ``free_seen``: the
+    free places in all the edition's quotas as the caller just read them in
+    this transaction (``registration_glance``); enough of them spares the
+    early read, which only ever refuses (the claim alone decides).
     """
     if registration_state(edition, now) is not RegistrationState.OPEN:
         raise RegistrationClosed(_("Registration is not open."))
@@ -305,9 +309,10 @@ def place_order(
     # Once the places are gone most posts of a rush ask for what is not there:
     # refuse those from a plain read, without queueing for the quota row's lock.
     # Only the conditional write below ever takes places, so this cannot oversell.
-    left = places_left(ticket_type.quota_id)
-    if left < count:
-        raise NotEnoughPlaces(not_enough_places_message(count, left), places_left=left)
+    if free_seen is None or free_seen < count:
+        left = places_left(ticket_type.quota_id)
+        if left < count:
+            raise NotEnoughPlaces(not_enough_places_message(count, left), places_left=left)
     # The claim locks the quota row until commit and every other booker of the
     # rush queues behind it: render and write everything first, claim last. The
     # savepoint takes the rows back if the claim is lost to a faster booker.

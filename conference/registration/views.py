@@ -377,7 +377,7 @@ def register(slug: str):
     if details is None:
         return page.render()
     try:
-        placed = services.place_order(edition, details)
+        placed = services.place_order(edition, details, free_seen=glance.left_in_all)
     except InvalidBooking as error:
         db.session.rollback()
         form.add_errors(error.errors)
