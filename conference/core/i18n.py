@@ -10,25 +10,36 @@ from markupsafe import Markup
 
 babel = Babel()
 
+# The English pages are read in Denmark: British dates and a 24-hour clock
+# ("Monday 5 April 2027, 08:30"), not American ones.
+_BABEL_LOCALES = {"da": "da", "en": "en_GB"}
+
+
+def babel_locale(language: str) -> str:
+    """The Babel locale that formats dates and numbers for a language code."""
+    return _BABEL_LOCALES.get(language, language)
+
 
 def select_locale() -> str:
     """?lang= switches and remembers; otherwise the session, else Danish."""
     languages = current_app.config["LANGUAGES"]
     if getattr(g, "forced_locale", None) in languages:
-        return g.forced_locale
+        return babel_locale(g.forced_locale)
     if request:
         asked = request.args.get("lang")
         if asked in languages:
             session["lang"] = asked
-            return asked
+            return babel_locale(asked)
         remembered = session.get("lang")
         if remembered in languages:
-            return remembered
-    return current_app.config["BABEL_DEFAULT_LOCALE"]
+            return babel_locale(remembered)
+    return babel_locale(current_app.config["BABEL_DEFAULT_LOCALE"])
 
 
 def current_language() -> str:
-    return str(get_locale() or "da")
+    """The language code of the current page or e-mail: "da" or "en"."""
+    locale = get_locale()
+    return locale.language if locale is not None else "da"
 
 
 _NO_TRANSLATIONS = NullTranslations()

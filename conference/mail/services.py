@@ -24,6 +24,7 @@ from sqlalchemy import insert, select, update
 
 from conference.core.db import db, utcnow
 from conference.core.errors import NotFound
+from conference.core.i18n import babel_locale
 from conference.core.urls import public_url
 from conference.mail.models import OutboxMessage, OutboxStatus
 
@@ -51,7 +52,7 @@ def render_mail(template: str, language: str, **context) -> tuple[str, str, str 
     Returns (subject, text body, html body or None).
     """
     env = current_app.jinja_env
-    with force_locale(language):
+    with force_locale(babel_locale(language)):
         context.setdefault("language", language)
         context.setdefault("public_url", public_url)
         text_template = env.get_template(f"mail/{template}.txt")
