@@ -283,6 +283,18 @@ def registration_glance(slug: str) -> RegistrationGlance | None:
 # --- placing orders -----------------------------------------------------------------
 
 
+def _admissible_ticket_type(
+    edition: Edition, details: BookingDetails, now: datetime | None
+) -> TicketType:
+    """The ticket type of a booking that may be made now; raises the refusal otherwise."""
+    if registration_state(edition, now) is not RegistrationState.OPEN:
+        raise RegistrationClosed(_("Registration is not open."))
+    errors = check_booking(edition, details)
+    if errors:
+        raise InvalidBooking(errors)
+    return resolve_ticket_type(edition, details)
+
+
 def place_order(
     edition: Edition,
     details: BookingDetails,
@@ -299,12 +311,7 @@ def place_order(
     this transaction (``registration_glance``); enough of them spares the
     early read, which only ever refuses (the claim alone decides).
     """
-    if registration_state(edition, now) is not RegistrationState.OPEN:
-        raise RegistrationClosed(_("Registration is not open."))
-    errors = check_booking(edition, details)
-    if errors:
-        raise InvalidBooking(errors)
-    ticket_type = resolve_ticket_type(edition, details)
+    ticket_type = _admissible_ticket_type(edition, details, now)
     count = len(details.attendees)
     # Once the places are gone most posts of a rush ask for what is not there:
     # refuse those from a plain read, without queueing for the quota row's lock.
@@ -586,12 +593,7 @@ def join_waiting_list(
     edition: Edition, details: BookingDetails, *, now: datetime | None = None
 ) -> JoinedWaitingList:
     """Put the whole group on the waiting list (only when it does not fit now)."""
-    if registration_state(edition, now) is not RegistrationState.OPEN:
-        raise RegistrationClosed(_("Registration is not open."))
-    errors = check_booking(edition, details)
-    if errors:
-        raise InvalidBooking(errors)
-    ticket_type = resolve_ticket_type(edition, details)
+    ticket_type = _admissible_ticket_type(edition, details, now)
     count = len(details.attendees)
     # Under the quota lock: a capacity raise or a release committing meanwhile
     # offers only to entries it can see, so joining must see its free places
