@@ -113,6 +113,17 @@ def _register_error_pages(app: Flask) -> None:
         app.register_error_handler(status, error_page(status))
     app.register_error_handler(CSRFError, error_page(400))
 
+    # A service that finds nothing (unknown slug, token or id) raises NotFound;
+    # views let it through and every such answer is the same 404 page.
+    from conference.core.db import db
+    from conference.core.errors import NotFound
+
+    def not_found(error):
+        db.session.rollback()
+        return error_page(404)(error)
+
+    app.register_error_handler(NotFound, not_found)
+
 
 def _register_template_helpers(app: Flask) -> None:
     from conference.core.templating import init_templating

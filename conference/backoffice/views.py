@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
@@ -14,7 +14,7 @@ from conference.auth.services import roles_required
 from conference.backoffice import services
 from conference.backoffice.forms import CapacityForm, RegistrantSearchForm
 from conference.core.db import db
-from conference.core.errors import CapacityConflict, NotFound
+from conference.core.errors import CapacityConflict
 from conference.core.i18n import current_language
 from conference.events.models import Edition
 from conference.events.services import get_edition
@@ -22,13 +22,6 @@ from conference.events.services import get_edition
 bp = Blueprint("backoffice", __name__, url_prefix="/staff")
 
 ALL_STAFF = (Role.ORGANISER, Role.ACCOUNTING, Role.CHECKIN)
-
-
-def _edition_or_404(slug: str) -> Edition:
-    try:
-        return get_edition(slug)
-    except NotFound:
-        abort(404)
 
 
 def _render_dashboard(edition: Edition, form: CapacityForm, status: int = 200):
@@ -48,7 +41,7 @@ def index():
 @bp.get("/e/<slug>")
 @roles_required(Role.ORGANISER)
 def dashboard(slug: str):
-    edition = _edition_or_404(slug)
+    edition = get_edition(slug)
     form = CapacityForm(capacity=services.edition_dashboard(edition).capacity)
     return _render_dashboard(edition, form)
 
@@ -56,7 +49,7 @@ def dashboard(slug: str):
 @bp.post("/e/<slug>/capacity")
 @roles_required(Role.ORGANISER)
 def change_capacity(slug: str):
-    edition = _edition_or_404(slug)
+    edition = get_edition(slug)
     form = CapacityForm()
     if not form.validate_on_submit():
         return _render_dashboard(edition, form, 422)
@@ -85,7 +78,7 @@ def change_capacity(slug: str):
 @bp.get("/e/<slug>/registrants")
 @roles_required(Role.ORGANISER)
 def registrants(slug: str):
-    edition = _edition_or_404(slug)
+    edition = get_edition(slug)
     form = RegistrantSearchForm(request.args)
     query = form.q.data if form.validate() else ""
     page = request.args.get("page", 1, type=int)
@@ -98,7 +91,7 @@ def registrants(slug: str):
 @bp.get("/e/<slug>/registrants.csv")
 @roles_required(Role.ORGANISER)
 def registrants_csv(slug: str):
-    edition = _edition_or_404(slug)
+    edition = get_edition(slug)
     form = RegistrantSearchForm(request.args)
     query = form.q.data if form.validate() else ""
     body = services.registrants_csv(edition, query, language=current_language())

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, redirect, render_template, url_for
+from flask import Blueprint, redirect, render_template, url_for
 
-from conference.core.errors import NotFound
 from conference.core.i18n import current_language
 from conference.events import services
 
@@ -21,10 +20,7 @@ def index():
 
 @bp.get("/e/<slug>")
 def edition(slug: str):
-    try:
-        edition = services.get_edition(slug)
-    except NotFound:
-        abort(404)
+    edition = services.get_edition(slug)
     return render_template(
         "events/edition.html", **services.event_page(edition, current_language())
     )

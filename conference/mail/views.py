@@ -11,9 +11,7 @@ import io
 
 from flask import Blueprint, abort, current_app, render_template, send_file
 
-from conference.core.errors import NotFound
 from conference.mail import services
-from conference.mail.models import OutboxMessage
 
 bp = Blueprint("mail", __name__, url_prefix="/_outbox")
 
@@ -31,13 +29,6 @@ def only_when_enabled():
         abort(404)
 
 
-def _message_or_404(message_id: int) -> OutboxMessage:
-    try:
-        return services.get_message(message_id)
-    except NotFound:
-        abort(404)
-
-
 @bp.get("")
 def outbox():
     return render_template("mail/viewer/outbox.html", messages=services.recent_messages())
@@ -45,12 +36,12 @@ def outbox():
 
 @bp.get("/<int:message_id>")
 def message(message_id: int):
-    return render_template("mail/viewer/message.html", message=_message_or_404(message_id))
+    return render_template("mail/viewer/message.html", message=services.get_message(message_id))
 
 
 @bp.get("/<int:message_id>/html")
 def message_html(message_id: int):
-    message = _message_or_404(message_id)
+    message = services.get_message(message_id)
     if not message.body_html:
         abort(404)
     response = current_app.response_class(message.body_html, mimetype="text/html")
@@ -62,7 +53,7 @@ def message_html(message_id: int):
 
 @bp.get("/<int:message_id>/attachments/<int:index>")
 def attachment(message_id: int, index: int):
-    message = _message_or_404(message_id)
+    message = services.get_message(message_id)
     attachments = message.attachments or []
     if not 0 <= index < len(attachments):
         abort(404)
@@ -78,7 +69,7 @@ def attachment(message_id: int, index: int):
 @bp.get("/<int:message_id>/eml")
 def message_eml(message_id: int):
     """The message exactly as the worker would send it, to open in a mail program."""
-    message = _message_or_404(message_id)
+    message = services.get_message(message_id)
     return send_file(
         io.BytesIO(services.build_email(message).as_bytes()),
         mimetype="message/rfc822",

@@ -58,13 +58,6 @@ def _manage_limit() -> str:
     return current_app.config["MANAGE_RATE_LIMIT"]
 
 
-def _edition_or_404(slug: str) -> Edition:
-    try:
-        return get_edition(slug)
-    except NotFound:
-        abort(404)
-
-
 def _private(response: Response) -> Response:
     """Pages behind a manage link carry personal data: keep them out of caches and indexes."""
     response.headers["Cache-Control"] = "no-store"
@@ -398,7 +391,7 @@ def register(slug: str):
 @bp.post("/e/<slug>/waiting-list")
 @limiter.limit(_registration_limit)
 def join_waiting_list(slug: str):
-    edition = _edition_or_404(slug)
+    edition = get_edition(slug)
     state = registration_state(edition)
     if state is not RegistrationState.OPEN:
         return _closed_page(edition, state, refused=True)
@@ -429,17 +422,10 @@ def join_waiting_list(slug: str):
 # --- manage links ---------------------------------------------------------------------
 
 
-def _manage_view_or_404(token: str) -> services.ManageView:
-    try:
-        return services.find_by_manage_token(token)
-    except NotFound:
-        abort(404)
-
-
 @bp.get("/m/<token>")
 @limiter.limit(_manage_limit)
 def manage(token: str):
-    view = _manage_view_or_404(token)
+    view = services.find_by_manage_token(token)
     order = view.order
     _speak_language_of(order.language)
     attendees = view.visible_attendees
@@ -461,7 +447,7 @@ def manage(token: str):
 @bp.get("/m/<token>/qr/<int:attendee_id>.svg")
 @limiter.limit(_manage_limit)
 def ticket_qr(token: str, attendee_id: int):
-    view = _manage_view_or_404(token)
+    view = services.find_by_manage_token(token)
     attendee = next((a for a in view.visible_attendees if a.id == attendee_id), None)
     if attendee is None:
         abort(404)
@@ -470,13 +456,6 @@ def ticket_qr(token: str, attendee_id: int):
 
 
 # --- waiting-list links -----------------------------------------------------------------
-
-
-def _waiting_entry_or_404(token: str):
-    try:
-        return services.find_waiting_entry(token)
-    except NotFound:
-        abort(404)
 
 
 def _waiting_page(token: str, entry, is_offer: bool, message: str | None = None):
@@ -512,7 +491,7 @@ def _waiting_page(token: str, entry, is_offer: bool, message: str | None = None)
 @bp.get("/w/<token>")
 @limiter.limit(_manage_limit)
 def waiting_entry(token: str):
-    entry, is_offer = _waiting_entry_or_404(token)
+    entry, is_offer = services.find_waiting_entry(token)
     _speak_language_of(entry.language)
     return _waiting_page(token, entry, is_offer)
 
@@ -520,7 +499,7 @@ def waiting_entry(token: str):
 @bp.post("/w/<token>/accept")
 @limiter.limit(_registration_limit)
 def accept_offer(token: str):
-    entry, is_offer = _waiting_entry_or_404(token)
+    entry, is_offer = services.find_waiting_entry(token)
     if not is_offer:
         abort(404)
     try:
@@ -539,7 +518,7 @@ def accept_offer(token: str):
 @bp.post("/w/<token>/leave")
 @limiter.limit(_registration_limit)
 def leave_waiting_list(token: str):
-    entry, is_offer = _waiting_entry_or_404(token)
+    entry, is_offer = services.find_waiting_entry(token)
     slug = entry.edition.slug
     try:
         services.leave_waiting_list(token)
