@@ -57,3 +57,22 @@ def test_production_app_uses_psycopg_and_secure_cookies(clean_env):
 def test_unknown_environment_is_refused(clean_env):
     with pytest.raises(ConfigurationError, match="CONFERENCE_ENV"):
         config_for("staging")
+
+
+def test_wsgi_entry_point_refuses_to_start_and_says_why(clean_env):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {"PATH": "/usr/bin:/bin", "CONFERENCE_ENV": "production", "SECRET_KEY": "x" * 48}
+    result = subprocess.run(
+        [sys.executable, "-c", "import wsgi"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "DATABASE_URL" in result.stderr
+    assert "Traceback" not in result.stderr
