@@ -53,13 +53,17 @@ def _translations():
     object it belongs to, so ``refresh()`` and ``force_locale()`` (which replace
     that object) are followed at once.
     """
-    if not g:
+    # ``g`` itself once: each access through the proxy costs a context lookup,
+    # and an e-mail asks for dozens of strings.
+    try:
+        app_g = g._get_current_object()
+    except RuntimeError:
         return _NO_TRANSLATIONS
-    ctx = getattr(g, "_flask_babel", None)
+    ctx = getattr(app_g, "_flask_babel", None)
     locale = getattr(ctx, "babel_locale", None) if ctx is not None else None
     if locale is None:
         locale = get_locale()
-        ctx = g._flask_babel
+        ctx = app_g._flask_babel
     cached = getattr(ctx, "conference_translations", None)
     if cached is not None and cached[0] is locale:
         return cached[1]
