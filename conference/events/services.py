@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import enum
 import logging
+import time
 from datetime import UTC, datetime
 
 from flask_babel import gettext as _
 from sqlalchemy import select, update
+from sqlalchemy.orm import joinedload
 
 from conference.core.db import db, utcnow
 from conference.core.errors import CapacityConflict, DomainError, NotFound
@@ -28,9 +30,12 @@ class RegistrationState(enum.StrEnum):
     CLOSED = "closed"
 
 
-def get_edition(slug: str) -> Edition:
-    """The edition with this slug, or NotFound."""
-    edition = db.session.scalar(select(Edition).where(Edition.slug == slug))
+def get_edition(slug: str, *, with_ticket_types: bool = False) -> Edition:
+    """The edition with this slug, or NotFound; optionally its ticket types in the same read."""
+    query = select(Edition).where(Edition.slug == slug)
+    if with_ticket_types:
+        query = query.options(joinedload(Edition.ticket_types))
+    edition = db.session.scalar(query)
     if edition is None:
         raise NotFound(_("This event does not exist."))
     return edition
@@ -48,10 +53,17 @@ def current_edition() -> Edition | None:
 
 def registration_state(edition: Edition, now: datetime | None = None) -> RegistrationState:
     """Whether the public may register for the edition right now."""
+    return window_state(edition.registration_opens_at, edition.registration_closes_at, now)
+
+
+def window_state(
+    opens_at: datetime, closes_at: datetime, now: datetime | None = None
+) -> RegistrationState:
+    """Where ``now`` falls in a registration window that opens and closes at these times."""
     now = now or utcnow()
-    if now < edition.registration_opens_at:
+    if now < opens_at:
         return RegistrationState.NOT_YET_OPEN
-    if now >= edition.registration_closes_at:
+    if now >= closes_at:
         return RegistrationState.CLOSED
     return RegistrationState.OPEN
 
@@ -175,8 +187,42 @@ def change_capacity(quota_id: int, new_capacity: int, actor: str) -> Quota:
     return quota
 
 
+# A ticket's calendar file is the same for every attendee of an edition in one
+# language, and a rush sends hundreds of tickets. It is kept a minute, keyed by
+# everything it shows, so DTSTAMP (when the file was made) is at most a minute
+# old and an organiser's edit is in the next ticket at once.
+_CALENDAR_SECONDS = 60.0
+_calendars: dict[tuple, tuple[float, object]] = {}
+
+
 def calendar_attachment(edition: Edition, language: str):
     """The edition as an iCalendar (.ics) attachment for ticket e-mails."""
+    key = (
+        edition.id,
+        edition.slug,
+        language,
+        edition.name,
+        edition.display_name(language),
+        edition.display_description(language),
+        edition.starts_at,
+        edition.ends_at,
+        edition.venue_name,
+        edition.venue_address,
+        edition.contact_email,
+        edition.contact_name,
+    )
+    now = time.monotonic()
+    cached = _calendars.get(key)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    calendar = _build_calendar(edition, language)
+    if len(_calendars) > 100:
+        _calendars.clear()
+    _calendars[key] = (now + _CALENDAR_SECONDS, calendar)
+    return calendar
+
+
+def _build_calendar(edition: Edition, language: str):
     from icalendar import Calendar, Event, vCalAddress, vText
 
     from conference.mail.services import Attachment

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import secrets
-import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
@@ -38,6 +37,7 @@ from conference.events.services import (
     registration_state,
     release_places,
     ticket_type_for_code,
+    window_state,
 )
 from conference.mail.models import OutboxMessage
 from conference.mail.services import add_mails, prepare_mail, queue_mail
@@ -232,12 +232,7 @@ class RegistrationGlance:
     left_in_all: int
 
     def state(self, now: datetime | None = None) -> RegistrationState:
-        now = now or utcnow()
-        if now < self.opens_at:
-            return RegistrationState.NOT_YET_OPEN
-        if now >= self.closes_at:
-            return RegistrationState.CLOSED
-        return RegistrationState.OPEN
+        return window_state(self.opens_at, self.closes_at, now)
 
     def display_name(self, language: str) -> str:
         return self.name_en if language == "en" and self.name_en else self.name
@@ -464,7 +459,7 @@ def _order_mails(
             manage_url=public_url("registration.manage", token=placed.booker_token),
         )
     ]
-    calendar = _calendar_for(edition, language)
+    calendar = calendar_attachment(edition, language)
     for attendee, token in zip(order.attendees, attendee_tokens, strict=True):
         mails.append(
             prepare_mail(
@@ -481,40 +476,6 @@ def _order_mails(
             )
         )
     return mails
-
-
-# A ticket's calendar file is the same for every attendee of an edition in one
-# language; in a rush it was rebuilt for every ticket. It is kept a minute, keyed
-# by everything it shows, so DTSTAMP (when the file was made) is at most a minute
-# old and an organiser's edit is in the next ticket at once.
-_CALENDAR_SECONDS = 60.0
-_calendars: dict[tuple, tuple[float, object]] = {}
-
-
-def _calendar_for(edition: Edition, language: str):
-    key = (
-        edition.id,
-        edition.slug,
-        language,
-        edition.display_name(language),
-        edition.display_description(language),
-        edition.starts_at,
-        edition.ends_at,
-        edition.venue_name,
-        edition.venue_address,
-        edition.contact_email,
-        edition.contact_name,
-        edition.name,
-    )
-    now = time.monotonic()
-    cached = _calendars.get(key)
-    if cached is not None and cached[0] > now:
-        return cached[1]
-    calendar = calendar_attachment(edition, language)
-    if len(_calendars) > 100:
-        _calendars.clear()
-    _calendars[key] = (now + _CALENDAR_SECONDS, calendar)
-    return calendar
 
 
 # --- manage links ---------------------------------------------------------------

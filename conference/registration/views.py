@@ -25,8 +25,6 @@ from flask_babel import gettext as _
 from flask_babel import refresh as refresh_locale
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload
 from wtforms.fields.choices import SelectChoice
 
 from conference.core.db import db, utcnow
@@ -78,23 +76,8 @@ def _speak_language_of(language: str) -> None:
 # --- the registration form ---------------------------------------------------------
 
 
-def _registration_edition_or_404(slug: str) -> Edition:
-    """The edition with its ticket types, in one round trip.
-
-    The quotas are read when a page shows the places left (a ticket type's
-    quota, loaded on first use); placing an order reads and claims them itself."""
-    edition = db.session.scalar(
-        select(Edition).where(Edition.slug == slug).options(joinedload(Edition.ticket_types))
-    )
-    if edition is None:
-        abort(404)
-    return edition
-
-
-def _loaded_places_left(ticket_type: TicketType | None) -> int:
-    if ticket_type is None:
-        return 0
-    return max(ticket_type.quota.capacity - ticket_type.quota.taken, 0)
+def _places_left(ticket_type: TicketType | None) -> int:
+    return ticket_type.quota.free if ticket_type is not None else 0
 
 
 # A new visitor's form page is the same for everyone who reads it in the same
@@ -116,20 +99,29 @@ def _blank_page_key(edition_id: int, few_places_threshold: int, left: int) -> tu
     return (edition_id, current_language(), left == 0, shown_left)
 
 
-def _blank_page(key: tuple | None) -> str | None:
+def _kept_halves(key: tuple | None) -> tuple[str, str] | None:
+    """The page kept under ``key``, split where the per-request part goes."""
     cached = _blank_pages().get(key) if key is not None else None
     if cached is None or cached[0] < time.monotonic():
         return None
-    return cached[1] + generate_csrf() + cached[2]
+    return cached[1], cached[2]
+
+
+def _keep_halves(key: tuple | None, before: str, after: str) -> None:
+    if key is not None:
+        _blank_pages()[key] = (time.monotonic() + _BLANK_PAGE_SECONDS, before, after)
+
+
+def _blank_page(key: tuple | None) -> str | None:
+    halves = _kept_halves(key)
+    return None if halves is None else halves[0] + generate_csrf() + halves[1]
 
 
 def _keep_blank_page(key: tuple | None, html: str) -> None:
-    if key is None:
-        return
     token = generate_csrf()
     before, found, after = html.partition(token)
     if found and token not in after:
-        _blank_pages()[key] = (time.monotonic() + _BLANK_PAGE_SECONDS, before, after)
+        _keep_halves(key, before, after)
 
 
 class _FormPage:
@@ -169,7 +161,7 @@ class _FormPage:
         if self.not_enough is not None:
             left = self.not_enough.places_left
         else:
-            left = _loaded_places_left(ticket_type)
+            left = _places_left(ticket_type)
         return (
             render_template(
                 "registration/register.html",
@@ -245,9 +237,8 @@ def _fully_booked_page(slug: str, glance: services.RegistrationGlance):
     key = None
     if not session.get("_flashes"):
         key = ("fully-booked", slug, event_name, current_language(), count)
-    pages = _blank_pages()
-    cached = pages.get(key) if key is not None else None
-    if cached is None or cached[0] < time.monotonic():
+    halves = _kept_halves(key)
+    if halves is None:
         html = render_template(
             "registration/fully_booked.html",
             slug=slug,
@@ -256,10 +247,9 @@ def _fully_booked_page(slug: str, glance: services.RegistrationGlance):
             count=count,
         )
         before, _mark, after = html.partition(_HIDDEN_FIELDS_MARK)
-        cached = (time.monotonic() + _BLANK_PAGE_SECONDS, before, after)
-        if key is not None:
-            pages[key] = cached
-    return cached[1] + "\n    ".join(hidden) + cached[2], 200
+        halves = (before, after)
+        _keep_halves(key, before, after)
+    return halves[0] + "\n    ".join(hidden) + halves[1], 200
 
 
 _HIDDEN_FIELDS_MARK = "<!--hidden-fields-->"
@@ -340,7 +330,9 @@ def register(slug: str):
         elif glance.left_in_all == 0:
             return _fully_booked_page(slug, glance)
 
-    edition = _registration_edition_or_404(slug)
+    # The quotas are read when the page shows the places left; placing an order
+    # reads and claims them itself.
+    edition = get_edition(slug, with_ticket_types=True)
     state = registration_state(edition)
     if state is not RegistrationState.OPEN:
         return _closed_page(edition, state, refused=request.method == "POST")
@@ -351,7 +343,7 @@ def register(slug: str):
         key = _blank_page_key(
             edition.id,
             edition.few_places_threshold,
-            _loaded_places_left(public_types[0] if public_types else None),
+            _places_left(public_types[0] if public_types else None),
         )
     page = _FormPage(edition, RegistrationForm())
     form = page.form
