@@ -18,10 +18,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) translations
 
-# WeasyPrint needs Pango; browser tests need Debian's Chromium; PDFs are checked with poppler.
+# WeasyPrint needs Pango (and HarfBuzz subset, so fonts are subset fast); browser tests need Debian's Chromium; PDFs are checked with poppler.
 system-packages:
 	@missing=""; \
-	for pkg in libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core chromium poppler-utils; do \
+	for pkg in libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core chromium poppler-utils; do \
 	  dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; \
 	done; \
 	if [ -n "$$missing" ]; then \

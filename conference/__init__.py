@@ -58,7 +58,9 @@ def _register_models() -> None:
     from conference.auth import models as _auth  # noqa: F401
     from conference.core import models as _core  # noqa: F401
     from conference.events import models as _events  # noqa: F401
+    from conference.invoicing import models as _invoicing  # noqa: F401
     from conference.mail import models as _mail  # noqa: F401
+    from conference.payments import models as _payments  # noqa: F401
     from conference.registration import models as _registration  # noqa: F401
 
 

@@ -62,8 +62,19 @@ class Config:
 
     # Waiting-list offers hold places this long.
     OFFER_VALID_HOURS = _env_int("OFFER_VALID_HOURS", 48)
-    # Card payments (issue 4) hold places this long.
+    # Card payments hold places this long while the booker is in Stripe Checkout.
     HOLD_MINUTES = _env_int("HOLD_MINUTES", 20)
+    # Stripe. Without a secret key the card option is hidden (the demo runs offline).
+    STRIPE_SECRET_KEY = os.environ.get("STRIPE_SECRET_KEY") or None
+    STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET") or None
+    # Only for tests and local fakes: where the stripe library sends its requests.
+    STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE") or None
+
+    # Invoicing. Prefixes are formatted with the issue year: one gap-free series each.
+    INVOICE_NUMBER_PREFIX = os.environ.get("INVOICE_NUMBER_PREFIX", "{year}-")
+    CREDIT_NOTE_NUMBER_PREFIX = os.environ.get("CREDIT_NOTE_NUMBER_PREFIX", "K{year}-")
+    # Days to pay an invoice; public buyers never get more than 30 (betalingsfrist).
+    INVOICE_PAYMENT_DAYS = _env_int("INVOICE_PAYMENT_DAYS", 30)
 
     # Rate limits (Flask-Limiter). Use Redis when there is more than one app server.
     RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)

@@ -24,12 +24,25 @@ class OrganisationType(enum.StrEnum):
 
 
 class OrderStatus(enum.StrEnum):
+    #: Card orders: places held while the booker pays in Stripe Checkout.
+    PENDING_PAYMENT = "pending_payment"
     CONFIRMED = "confirmed"
+    #: The hold ran out (or the booker cancelled in Checkout) before payment.
+    EXPIRED = "expired"
     CANCELLED = "cancelled"
 
 
+class PaymentMethod(enum.StrEnum):
+    INVOICE = "invoice"
+    CARD = "card"
+
+
 class PaymentStatus(enum.StrEnum):
-    AWAITING_INVOICE = "awaiting_invoice"
+    AWAITING_INVOICE = "awaiting_invoice"  # no invoice issued (free orders)
+    INVOICED = "invoiced"  # invoice issued, not paid yet
+    AWAITING_PAYMENT = "awaiting_payment"  # card: Checkout open
+    PAID = "paid"
+    REFUNDED = "refunded"
 
 
 class AttendeeStatus(enum.StrEnum):
@@ -54,7 +67,7 @@ class Order(db.Model):
     reference: Mapped[str] = mapped_column(String(20), unique=True)
     edition_id: Mapped[int] = mapped_column(ForeignKey("edition.id"), index=True)
     status: Mapped[str] = mapped_column(String(20), default=OrderStatus.CONFIRMED)
-    payment_method: Mapped[str] = mapped_column(String(20), default="invoice")
+    payment_method: Mapped[str] = mapped_column(String(20), default=PaymentMethod.INVOICE)
     payment_status: Mapped[str] = mapped_column(String(30), default=PaymentStatus.AWAITING_INVOICE)
     language: Mapped[str] = mapped_column(String(5), default="da")
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
@@ -74,6 +87,10 @@ class Order(db.Model):
     ean: Mapped[str | None] = mapped_column(String(13))
     personreference: Mapped[str | None] = mapped_column(String(100))
     buyer_order_number: Mapped[str | None] = mapped_column(String(100))
+    #: Kontostreng: where the buyer books the cost (Peppol AccountingCost).
+    accounting_cost: Mapped[str | None] = mapped_column(String(100))
+    #: Card orders: when the held places go back if payment has not arrived.
+    hold_expires_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
 
     #: Sum of the attendees' prices without VAT when the order was placed.
     total_net_ore: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,0 +1,1 @@
+"""Invoices and credit notes: numbering, snapshots, PDF and Peppol UBL."""

@@ -1,0 +1,401 @@
+"""Issuing invoices and credit notes, and recording what was paid.
+
+Numbers are taken from a counter row (``invoice_number_series``) in the same
+transaction that inserts the document: the row stays locked until commit, so
+numbers are unique and, because a rolled-back transaction also rolls back its
+counter, gap-free. Take the number last, just before commit, so the lock is
+held briefly.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from flask import current_app
+from flask_babel import force_locale, format_date, to_user_timezone
+from flask_babel import gettext as _
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from conference.core.db import db, utcnow
+from conference.core.errors import DomainError
+from conference.core.i18n import babel_locale
+from conference.core.money import vat_of
+from conference.core.services import record_audit
+from conference.events.models import Edition
+from conference.invoicing.models import DocumentKind, Invoice, InvoicePayment, NumberSeries
+from conference.registration.models import Attendee, Order, OrganisationType
+
+
+@dataclass(frozen=True)
+class InvoiceLine:
+    """One line as printed: description, quantity and unit price without VAT."""
+
+    description: str
+    quantity: int
+    unit_net_ore: int
+    vat_percent: int
+
+    @property
+    def net_ore(self) -> int:
+        return self.quantity * self.unit_net_ore
+
+    def to_json(self) -> dict:
+        return {
+            "description": self.description,
+            "quantity": self.quantity,
+            "unit_net_ore": self.unit_net_ore,
+            "net_ore": self.net_ore,
+            "vat_percent": self.vat_percent,
+        }
+
+
+@dataclass(frozen=True)
+class Totals:
+    breakdown: list[dict]
+    net_ore: int
+    vat_ore: int
+
+    @property
+    def total_ore(self) -> int:
+        return self.net_ore + self.vat_ore
+
+
+def document_totals(lines: list[InvoiceLine]) -> Totals:
+    """Net per VAT rate, VAT computed once per rate on that total (not per line)."""
+    per_rate: dict[int, int] = defaultdict(int)
+    for line in lines:
+        per_rate[line.vat_percent] += line.net_ore
+    breakdown = [
+        {"vat_percent": rate, "net_ore": net, "vat_ore": vat_of(net, rate)}
+        for rate, net in sorted(per_rate.items(), reverse=True)
+    ]
+    return Totals(
+        breakdown=breakdown,
+        net_ore=sum(b["net_ore"] for b in breakdown),
+        vat_ore=sum(b["vat_ore"] for b in breakdown),
+    )
+
+
+# --- numbering --------------------------------------------------------------------
+
+
+def series_prefix(kind: DocumentKind, issued_on: date) -> str:
+    key = "INVOICE_NUMBER_PREFIX" if kind is DocumentKind.INVOICE else "CREDIT_NOTE_NUMBER_PREFIX"
+    return current_app.config[key].format(year=issued_on.year)
+
+
+def take_number(prefix: str) -> int:
+    """The next number of a series, locked until the caller's transaction ends."""
+    step = (
+        update(NumberSeries)
+        .where(NumberSeries.prefix == prefix)
+        .values(last_number=NumberSeries.last_number + 1)
+        .returning(NumberSeries.last_number)
+    )
+    number = db.session.execute(step).scalar()
+    if number is not None:
+        return number
+    # First number of a new series: create the row; a concurrent creator wins
+    # harmlessly (DO NOTHING) and both then step the same row.
+    insert = pg_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    db.session.execute(
+        insert(NumberSeries).values(prefix=prefix, last_number=0).on_conflict_do_nothing()
+    )
+    return db.session.execute(step).scalar_one()
+
+
+def format_number(prefix: str, sequence: int) -> str:
+    return f"{prefix}{sequence:05d}"
+
+
+# --- issuing ------------------------------------------------------------------------
+
+
+def seller_snapshot(edition: Edition) -> dict:
+    """The seller as printed: name, address split into street and postcode/city, CVR, bank."""
+    street, postcode, city = _split_address(edition.seller_address)
+    return {
+        "name": edition.seller_name,
+        "street": street,
+        "postcode": postcode,
+        "city": city,
+        "country": "DK",
+        "cvr": edition.seller_cvr,
+        "email": edition.seller_email,
+        "bank_reg": edition.seller_bank_reg,
+        "bank_account": edition.seller_bank_account,
+        "iban": edition.seller_iban.replace(" ", ""),
+        "bic": edition.seller_bic,
+    }
+
+
+def _split_address(address: str) -> tuple[str, str, str]:
+    """("Weidekampsgade 10", "2300", "København S") from the one-line form."""
+    street, _, rest = address.rpartition(",")
+    match = re.match(r"\s*(\d{4})\s+(.+)", rest)
+    if street and match:
+        return street.strip(), match.group(1), match.group(2).strip()
+    return address.strip(), "", ""
+
+
+def payment_days(order: Order) -> int:
+    days = current_app.config["INVOICE_PAYMENT_DAYS"]
+    if OrganisationType(order.organisation_type).is_public:
+        # Public buyers: never longer than 30 days.
+        days = min(days, 30)
+    return days
+
+
+def order_lines(order: Order, attendees: list[Attendee]) -> list[InvoiceLine]:
+    """One line per ticket type and price, in the order's language."""
+    edition = order.edition
+    groups: dict[tuple[int, int, int], int] = defaultdict(int)
+    names: dict[tuple[int, int, int], object] = {}
+    for attendee in attendees:
+        key = (attendee.ticket_type_id, attendee.unit_price_net_ore, attendee.vat_percent)
+        groups[key] += 1
+        names[key] = attendee.ticket_type
+    lines = []
+    with force_locale(babel_locale(order.language)):
+        day = format_date(edition.starts_at, "long")
+        for key, quantity in groups.items():
+            ticket_type = names[key]
+            lines.append(
+                InvoiceLine(
+                    description=_(
+                        "%(event)s, %(day)s: %(ticket)s",
+                        event=edition.display_name(order.language),
+                        day=day,
+                        ticket=ticket_type.display_name(order.language),
+                    ),
+                    quantity=quantity,
+                    unit_net_ore=key[1],
+                    vat_percent=key[2],
+                )
+            )
+    return lines
+
+
+def _participants_note(order: Order, attendees: list[Attendee]) -> str:
+    with force_locale(babel_locale(order.language)):
+        return _("Participants: %(names)s", names=", ".join(a.name for a in attendees))
+
+
+def _new_document(
+    kind: DocumentKind,
+    order: Order,
+    lines: list[InvoiceLine],
+    *,
+    now: datetime,
+    note: str,
+    credited: Invoice | None = None,
+) -> Invoice:
+    edition = order.edition
+    totals = document_totals(lines)
+    issued_on = local_date_of(now)
+    document = Invoice(
+        kind=kind,
+        issued_at=now,
+        issued_on=issued_on,
+        supplied_on=local_date_of(edition.starts_at),
+        due_on=(
+            issued_on + timedelta(days=payment_days(order))
+            if kind is DocumentKind.INVOICE
+            else None
+        ),
+        language=order.language,
+        payment_method=order.payment_method,
+        edition_id=edition.id,
+        order_id=order.id,
+        credited_invoice_id=credited.id if credited else None,
+        our_reference=order.reference,
+        seller=seller_snapshot(edition),
+        buyer_name=order.invoice_organisation,
+        buyer_address=order.invoice_address,
+        buyer_postcode=order.invoice_postcode,
+        buyer_city=order.invoice_city,
+        buyer_contact=order.booker_name,
+        buyer_email=order.booker_email,
+        buyer_cvr=order.cvr,
+        buyer_ean=order.ean,
+        buyer_is_public=OrganisationType(order.organisation_type).is_public,
+        buyer_reference=order.personreference,
+        buyer_order_number=order.buyer_order_number,
+        buyer_accounting_cost=order.accounting_cost,
+        lines=[line.to_json() for line in lines],
+        vat_breakdown=totals.breakdown,
+        net_ore=totals.net_ore,
+        vat_ore=totals.vat_ore,
+        total_ore=totals.total_ore,
+        note=note,
+    )
+    # Last, so the series row is locked only from here to the commit.
+    prefix = series_prefix(kind, issued_on)
+    document.series_prefix = prefix
+    document.sequence = take_number(prefix)
+    document.number = format_number(prefix, document.sequence)
+    db.session.add(document)
+    db.session.flush()
+    return document
+
+
+def local_date_of(moment: datetime) -> date:
+    """The Copenhagen calendar date of a naive UTC moment."""
+    return to_user_timezone(moment).date()
+
+
+def issue_invoice(order: Order, *, now: datetime | None = None, actor: str = "system") -> Invoice:
+    """Issue the invoice for an order's confirmed places, in the caller's transaction.
+
+    Card orders: call after the payment is recorded; the invoice is marked paid.
+    Free orders (speakers, press) get no invoice: nothing was sold.
+    """
+    now = now or utcnow()
+    attendees = order.active_attendees
+    lines = order_lines(order, attendees)
+    invoice = _new_document(
+        DocumentKind.INVOICE,
+        order,
+        lines,
+        now=now,
+        note=_participants_note(order, attendees),
+    )
+    record_audit(actor, "invoice.issued", "invoice", invoice.id, number=invoice.number)
+    return invoice
+
+
+class NothingToCredit(DomainError):
+    """The credit note would take back more than the invoice still holds."""
+
+
+def issue_credit_note(
+    invoice: Invoice,
+    lines: list[InvoiceLine],
+    *,
+    order: Order,
+    reason: str,
+    now: datetime | None = None,
+    actor: str = "system",
+) -> Invoice:
+    """A credit note taking back ``lines`` of an invoice (all of it or a part)."""
+    if invoice.is_credit_note:
+        raise DomainError("a credit note cannot be credited")
+    already = credited_total(invoice)
+    asked = document_totals(lines).total_ore
+    if asked <= 0 or already + asked > invoice.total_ore:
+        raise NothingToCredit(
+            _("Nothing left to credit on invoice %(number)s.", number=invoice.number)
+        )
+    with force_locale(babel_locale(invoice.language)):
+        note = _(
+            "Credit note for invoice %(number)s. %(reason)s", number=invoice.number, reason=reason
+        ).strip()
+    credit_note = _new_document(
+        DocumentKind.CREDIT_NOTE, order, lines, now=now or utcnow(), note=note, credited=invoice
+    )
+    record_audit(
+        actor,
+        "credit_note.issued",
+        "invoice",
+        credit_note.id,
+        number=credit_note.number,
+        credits=invoice.number,
+    )
+    return credit_note
+
+
+def credited_total(invoice: Invoice) -> int:
+    """How much of an invoice's total credit notes have taken back, in øre."""
+    notes = db.session.scalars(
+        select(Invoice.total_ore).where(Invoice.credited_invoice_id == invoice.id)
+    ).all()
+    return sum(notes)
+
+
+def invoice_for_order(order: Order) -> Invoice | None:
+    """The order's invoice (not its credit notes), if one was issued."""
+    return db.session.scalar(
+        select(Invoice).where(Invoice.order_id == order.id, Invoice.kind == DocumentKind.INVOICE)
+    )
+
+
+# --- payments -----------------------------------------------------------------------
+
+
+class InvalidPayment(DomainError):
+    pass
+
+
+def record_payment(
+    invoice: Invoice,
+    *,
+    paid_on: date,
+    amount_ore: int,
+    method: str = "bank",
+    actor: str,
+) -> InvoicePayment:
+    """Note money received against an invoice; a fully paid invoice marks its order paid."""
+    if invoice.is_credit_note:
+        raise InvalidPayment(_("A credit note is not paid."))
+    if amount_ore <= 0:
+        raise InvalidPayment(_("The amount must be more than 0."))
+    if paid_on > local_date_of(utcnow()):
+        raise InvalidPayment(_("The payment date cannot be in the future."))
+    payment = InvoicePayment(
+        invoice=invoice,
+        paid_on=paid_on,
+        amount_ore=amount_ore,
+        method=method,
+        recorded_by=actor,
+    )
+    db.session.add(payment)
+    db.session.flush()
+    if invoice.order_id is not None and amount_due(invoice) <= 0:
+        from conference.registration.models import PaymentStatus
+
+        db.session.execute(
+            update(Order)
+            .where(Order.id == invoice.order_id)
+            .values(payment_status=PaymentStatus.PAID)
+        )
+    record_audit(
+        actor, "invoice.paid", "invoice", invoice.id, number=invoice.number, amount_ore=amount_ore
+    )
+    return payment
+
+
+def paid_total(invoice: Invoice) -> int:
+    return sum(p.amount_ore for p in invoice.payments)
+
+
+def amount_due(invoice: Invoice) -> int:
+    """What the buyer still owes: total less payments and credit notes."""
+    return invoice.total_ore - paid_total(invoice) - credited_total(invoice)
+
+
+class DocumentStatus:
+    PAID = "paid"
+    UNPAID = "unpaid"
+    OVERDUE = "overdue"
+    CREDITED = "credited"
+    CREDIT_NOTE = "credit_note"
+
+
+def document_status(invoice: Invoice, today: date | None = None) -> str:
+    """paid, unpaid, overdue or credited (in full); credit notes are just that."""
+    if invoice.is_credit_note:
+        return DocumentStatus.CREDIT_NOTE
+    credited = credited_total(invoice)
+    if credited >= invoice.total_ore:
+        return DocumentStatus.CREDITED
+    if paid_total(invoice) + credited >= invoice.total_ore:
+        return DocumentStatus.PAID
+    today = today or local_date_of(utcnow())
+    if invoice.due_on is not None and invoice.due_on < today:
+        return DocumentStatus.OVERDUE
+    return DocumentStatus.UNPAID

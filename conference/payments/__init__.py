@@ -1,0 +1,1 @@
+"""Card payment through Stripe Checkout, webhooks, refunds and reconciliation."""
