@@ -116,6 +116,7 @@ def booking_form(edition, count: int = 1, **overrides) -> dict:
         "ean": "5798000000001",
         "personreference": "HJ-4711",
         "buyer_order_number": "PO-2026-17",
+        "accounting_cost": "1234-5678-90",
         "attendee_count": str(count),
     }
     for index in range(count):

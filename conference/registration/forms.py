@@ -131,6 +131,9 @@ class RegistrationForm(FlaskForm):
     buyer_order_number = StringField(
         _l("Order number"), [Optional(), Length(max=100, message=TOO_LONG)], filters=[_strip]
     )
+    accounting_cost = StringField(
+        _l("Kontostreng"), [Optional(), Length(max=100, message=TOO_LONG)], filters=[_strip]
+    )
 
     def resize(self, count: int) -> None:
         """Show ``count`` participant rows, keeping what was typed in the first ones."""
@@ -158,6 +161,7 @@ class RegistrationForm(FlaskForm):
             ean=self.ean.data or None,
             personreference=self.personreference.data or None,
             buyer_order_number=self.buyer_order_number.data or None,
+            accounting_cost=self.accounting_cost.data or None,
             access_code=self.access_code.data or None,
             language=language,
             attendees=[

@@ -87,6 +87,7 @@ class BookingDetails:
     ean: str | None = None
     personreference: str | None = None
     buyer_order_number: str | None = None
+    accounting_cost: str | None = None
     access_code: str | None = None
     language: str = "da"
 
@@ -391,6 +392,7 @@ def _draft_order(edition: Edition, ticket_type: TicketType, details: BookingDeta
         ean=details.ean or None,
         personreference=(details.personreference or "").strip() or None,
         buyer_order_number=(details.buyer_order_number or "").strip() or None,
+        accounting_cost=(details.accounting_cost or "").strip() or None,
         # VAT is computed on the total, not per line, as on the invoice.
         total_net_ore=unit_net * count,
         total_vat_ore=vat_of(unit_net * count, ticket_type.vat_percent),

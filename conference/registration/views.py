@@ -204,6 +204,7 @@ def _carried_field_names() -> frozenset[str]:
         "ean",
         "personreference",
         "buyer_order_number",
+        "accounting_cost",
     }
     for index in range(MAX_GROUP_SIZE):
         for sub in ("name", "email", "job_title", "dietary"):
