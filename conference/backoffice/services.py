@@ -17,6 +17,7 @@ from flask_babel import to_user_timezone
 from sqlalchemy import ColumnElement, and_, func, or_, select
 
 from conference.core.db import db
+from conference.core.spreadsheets import CSV_BOM, CSV_DELIMITER, CSV_LINE_END, neutralise_cell
 from conference.events.models import Edition, Quota, TicketType
 from conference.events.services import change_capacity, main_quota
 from conference.registration.models import (
@@ -32,9 +33,6 @@ from conference.registration.services import held_places, waiting_list_summary
 REGISTRANTS_PER_PAGE = 50
 #: More words than this in one search are ignored (each word is one more filter).
 MAX_SEARCH_WORDS = 6
-#: A cell starting with one of these is read as a formula by Excel and LibreOffice.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-CSV_BOM = "\ufeff"
 
 
 # --- editions and the dashboard ---------------------------------------------------
@@ -299,14 +297,6 @@ def search_registrants(
     return result
 
 
-def neutralise_cell(value: object) -> str:
-    """A CSV cell that a spreadsheet shows as text, never runs as a formula."""
-    text = "" if value is None else str(value)
-    if text.startswith(FORMULA_PREFIXES):
-        return "'" + text
-    return text
-
-
 def registrants_csv(edition: Edition, query: str | None, *, language: str = "da") -> str:
     """The (searched) registrant list as CSV for Excel: BOM, semicolons, CRLF.
 
@@ -316,7 +306,7 @@ def registrants_csv(edition: Edition, query: str | None, *, language: str = "da"
     statement = _registrant_statement(edition, query, newest_first=False)
     buffer = io.StringIO()
     buffer.write(CSV_BOM)
-    writer = csv.writer(buffer, delimiter=";", lineterminator="\r\n")
+    writer = csv.writer(buffer, delimiter=CSV_DELIMITER, lineterminator=CSV_LINE_END)
     writer.writerow(
         [
             _("Name"),

@@ -7,8 +7,9 @@ import io
 
 import pytest
 
-from conference.backoffice.services import neutralise_cell, search_registrants
+from conference.backoffice.services import search_registrants
 from conference.core.db import db
+from conference.core.spreadsheets import neutralise_cell
 from conference.registration.services import AttendeeDetails, place_order
 from tests.auth.helpers import log_in, make_staff
 from tests.conftest import booking_details, postgres_only
