@@ -68,3 +68,68 @@ def partial_credit_note(public_invoice) -> Invoice:
     )
     db.session.commit()
     return note
+
+
+@pytest.fixture
+def card_invoice(edition) -> Invoice:
+    """A company's invoice for two places paid by card (English), as the card path makes it."""
+    from conference.invoicing.services import record_payment
+
+    order, _ = place_invoiced_order(
+        edition,
+        2,
+        organisation="Netcompany A/S",
+        organisation_type="private",
+        invoice_organisation="Netcompany A/S",
+        cvr="14814833",
+        ean=None,
+        personreference=None,
+        buyer_order_number=None,
+        accounting_cost=None,
+        language="en",
+    )
+    # The card path issues the invoice after payment; the order's method is what it prints.
+    order.payment_method = "card"
+    invoice = issue_invoice(order)
+    record_payment(
+        invoice,
+        paid_on=invoice.issued_on,
+        amount_ore=invoice.total_ore,
+        method="card",
+        actor="stripe",
+    )
+    db.session.commit()
+    return invoice
+
+
+def credit_in_full(invoice: Invoice, reason: str = "") -> Invoice:
+    """A credit note taking back every line of ``invoice``."""
+    order = db.session.get(Order, invoice.order_id)
+    note = issue_credit_note(
+        invoice,
+        [
+            InvoiceLine(
+                description=line["description"],
+                quantity=line["quantity"],
+                unit_net_ore=line["unit_net_ore"],
+                vat_percent=line["vat_percent"],
+            )
+            for line in invoice.lines
+        ],
+        order=order,
+        reason=reason,
+    )
+    db.session.commit()
+    return note
+
+
+@pytest.fixture
+def full_credit_note(company_invoice) -> Invoice:
+    """A credit note taking back all of ``company_invoice`` (English)."""
+    return credit_in_full(company_invoice, reason="The order was cancelled.")
+
+
+@pytest.fixture
+def card_credit_note(card_invoice) -> Invoice:
+    """A credit note for a card-paid invoice: the money goes back to the card."""
+    return credit_in_full(card_invoice)
