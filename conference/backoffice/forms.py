@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, SearchField
-from wtforms.validators import InputRequired, Length, NumberRange, Optional
+from wtforms import BooleanField, HiddenField, IntegerField, SearchField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 #: Far above any venue; stops a typo with extra zeros.
 MAX_CAPACITY = 100_000
@@ -33,3 +33,17 @@ class RegistrantSearchForm(FlaskForm):
         csrf = False
 
     q = SearchField(_l("Search"), validators=[Optional(), Length(max=200)])
+
+
+class CancelForm(FlaskForm):
+    """Cancel a whole order, or one place when ``attendee_id`` is set."""
+
+    attendee_id = HiddenField()
+    reason = TextAreaField(
+        _l("Reason (sent to the booker)"),
+        validators=[Optional(), Length(max=500, message=_l("At most %(max)d characters."))],
+    )
+    confirm = BooleanField(
+        _l("Yes, cancel. A credit note is issued and cannot be undone."),
+        validators=[DataRequired(_l("Tick the box to confirm the cancellation."))],
+    )

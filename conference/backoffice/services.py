@@ -17,9 +17,12 @@ from flask_babel import to_user_timezone
 from sqlalchemy import ColumnElement, and_, func, or_, select
 
 from conference.core.db import db
+from conference.core.errors import NotFound
 from conference.core.spreadsheets import CSV_BOM, CSV_DELIMITER, CSV_LINE_END, neutralise_cell
 from conference.events.models import Edition, Quota, TicketType
 from conference.events.services import change_capacity, main_quota
+from conference.invoicing.models import Invoice
+from conference.payments.models import Refund
 from conference.registration.models import (
     Attendee,
     AttendeeStatus,
@@ -340,3 +343,36 @@ def registrants_csv(edition: Edition, query: str | None, *, language: str = "da"
             )
         )
     return buffer.getvalue()
+
+
+@dataclass
+class OrderFile:
+    """An order with everything the organiser's order page shows."""
+
+    order: Order
+    documents: list[Invoice]
+    refunds: list[Refund]
+
+
+def order_file(edition: Edition, reference: str) -> OrderFile:
+    """The order with this reference in the edition, its invoice and credit notes, its refunds."""
+    order = db.session.scalar(
+        select(Order).where(Order.edition_id == edition.id, Order.reference == reference.upper())
+    )
+    if order is None:
+        raise NotFound(_("There is no order %(reference)s.", reference=reference))
+    documents = list(
+        db.session.scalars(select(Invoice).where(Invoice.order_id == order.id).order_by(Invoice.id))
+    )
+    refunds = list(
+        db.session.scalars(select(Refund).where(Refund.order_id == order.id).order_by(Refund.id))
+    )
+    return OrderFile(order=order, documents=documents, refunds=refunds)
+
+
+def attendee_of(order: Order, attendee_id: str) -> Attendee:
+    """One attendee of the order, by the id a form sent; NotFound for anything else."""
+    for attendee in order.attendees:
+        if str(attendee.id) == str(attendee_id).strip():
+            return attendee
+    raise NotFound(_("This participant is not part of the order."))

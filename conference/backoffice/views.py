@@ -12,12 +12,14 @@ from flask_login import current_user
 from conference.auth.models import Role
 from conference.auth.services import roles_required
 from conference.backoffice import services
-from conference.backoffice.forms import CapacityForm, RegistrantSearchForm
+from conference.backoffice.forms import CancelForm, CapacityForm, RegistrantSearchForm
 from conference.core.db import db
-from conference.core.errors import CapacityConflict
+from conference.core.errors import CapacityConflict, DomainError
 from conference.core.i18n import current_language
 from conference.events.models import Edition
 from conference.events.services import get_edition
+from conference.payments.services import send_pending_refunds
+from conference.registration.services import cancel_attendee, cancel_order
 
 bp = Blueprint("backoffice", __name__, url_prefix="/staff")
 
@@ -105,3 +107,62 @@ def registrants_csv(slug: str):
         },
         content_type="text/csv; charset=utf-8",
     )
+
+
+def _render_order(edition: Edition, reference: str, form: CancelForm | None = None, status=200):
+    file = services.order_file(edition, reference)
+    return (
+        render_template(
+            "backoffice/order.html",
+            edition=edition,
+            file=file,
+            order=file.order,
+            form=form or CancelForm(),
+        ),
+        status,
+    )
+
+
+@bp.get("/e/<slug>/orders/<reference>")
+@roles_required(Role.ORGANISER)
+def order(slug: str, reference: str):
+    return _render_order(get_edition(slug), reference)
+
+
+@bp.post("/e/<slug>/orders/<reference>/cancel")
+@roles_required(Role.ORGANISER)
+def cancel(slug: str, reference: str):
+    edition = get_edition(slug)
+    file = services.order_file(edition, reference)
+    form = CancelForm()
+    if not form.validate_on_submit():
+        return _render_order(edition, reference, form, 422)
+    actor = f"staff:{current_user.id}"
+    reason = (form.reason.data or "").strip()
+    attendee = (
+        services.attendee_of(file.order, form.attendee_id.data) if form.attendee_id.data else None
+    )
+    try:
+        if attendee is not None:
+            result = cancel_attendee(attendee, actor=actor, reason=reason)
+        else:
+            result = cancel_order(file.order, actor=actor, reason=reason)
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return _render_order(edition, reference, form, 409)
+    db.session.commit()
+    if result.refund_ore:
+        send_pending_refunds(order_id=file.order.id)
+    message = ngettext(
+        "%(num)d place was cancelled.", "%(num)d places were cancelled.", len(result.attendees)
+    )
+    if result.credit_note is not None:
+        message += " " + _(
+            "Credit note %(number)s was issued and sent to the booker.",
+            number=result.credit_note.number,
+        )
+    if result.refund_ore:
+        message += " " + _("A card refund was requested from Stripe.")
+    flash(message, "success")
+    return redirect(url_for("backoffice.order", slug=edition.slug, reference=file.order.reference))

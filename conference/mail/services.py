@@ -43,6 +43,29 @@ class Attachment:
         }
 
 
+def invoice_attachment(invoice_id: int, filename: str) -> dict:
+    """An outbox attachment that is an invoice's PDF, fetched when the mail is built.
+
+    The PDF is rendered (once, then stored) by the worker rather than in the
+    transaction that issues the invoice: that transaction may hold the places'
+    and the number series' locks, and a render takes far longer than the rest.
+    """
+    return {"filename": filename, "content_type": "application/pdf", "invoice_id": invoice_id}
+
+
+def attachment_data(item: dict) -> bytes:
+    """The bytes of an outbox attachment: stored inline, or an invoice's stored PDF."""
+    if "invoice_id" in item:
+        from conference.invoicing.models import Invoice
+        from conference.invoicing.pdf import stored_pdf
+
+        invoice = db.session.get(Invoice, item["invoice_id"])
+        if invoice is None:
+            raise NotFound(f"invoice {item['invoice_id']} of an attachment does not exist")
+        return stored_pdf(invoice)
+    return base64.b64decode(item["data_b64"])
+
+
 def render_mail(template: str, language: str, **context) -> tuple[str, str, str | None]:
     """Render ``mail/<template>.txt`` (and ``.html`` if it exists) in a language.
 
@@ -170,7 +193,7 @@ def build_email(message: OutboxMessage) -> EmailMessage:
         content_type, params = _parse_content_type(attachment["content_type"])
         maintype, _, subtype = content_type.partition("/")
         email.add_attachment(
-            base64.b64decode(attachment["data_b64"]),
+            attachment_data(attachment),
             maintype=maintype,
             subtype=subtype,
             filename=attachment["filename"],

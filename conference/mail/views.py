@@ -6,11 +6,11 @@ route answers 404, as if it did not exist.
 
 from __future__ import annotations
 
-import base64
 import io
 
 from flask import Blueprint, abort, current_app, render_template, send_file
 
+from conference.core.db import db
 from conference.mail import services
 
 bp = Blueprint("mail", __name__, url_prefix="/_outbox")
@@ -58,8 +58,10 @@ def attachment(message_id: int, index: int):
     if not 0 <= index < len(attachments):
         abort(404)
     item = attachments[index]
+    data = services.attachment_data(item)
+    db.session.commit()  # keeps a PDF rendered just now
     return send_file(
-        io.BytesIO(base64.b64decode(item["data_b64"])),
+        io.BytesIO(data),
         mimetype=item["content_type"],
         as_attachment=True,
         download_name=item["filename"],

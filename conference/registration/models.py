@@ -38,7 +38,8 @@ class PaymentMethod(enum.StrEnum):
 
 
 class PaymentStatus(enum.StrEnum):
-    AWAITING_INVOICE = "awaiting_invoice"  # no invoice issued (free orders)
+    AWAITING_INVOICE = "awaiting_invoice"  # orders placed before invoices were issued at once
+    FREE = "free"  # nothing to pay (speakers, press)
     INVOICED = "invoiced"  # invoice issued, not paid yet
     AWAITING_PAYMENT = "awaiting_payment"  # card: Checkout open
     PAID = "paid"

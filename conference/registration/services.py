@@ -7,12 +7,14 @@ a place or nothing is written. Orders are never cancelled by attendees.
 
 from __future__ import annotations
 
+import enum
 import io
 import secrets
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
 import segno
+from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy import DateTime, Integer, String, column, func, select, text, update
@@ -39,12 +41,26 @@ from conference.events.services import (
     ticket_type_for_code,
     window_state,
 )
+from conference.invoicing.models import Invoice
+from conference.invoicing.services import (
+    credit_lines,
+    invoice_filename,
+    invoice_for_order,
+    issue_credit_note,
+    issue_invoice,
+    local_date_of,
+    record_payment,
+)
 from conference.mail.models import OutboxMessage
-from conference.mail.services import add_mails, prepare_mail, queue_mail
+from conference.mail.services import add_mails, invoice_attachment, prepare_mail, queue_mail
 from conference.registration.models import (
     Attendee,
+    AttendeeStatus,
     Order,
+    OrderStatus,
     OrganisationType,
+    PaymentMethod,
+    PaymentStatus,
     WaitingListEntry,
     WaitingStatus,
 )
@@ -90,6 +106,8 @@ class BookingDetails:
     accounting_cost: str | None = None
     access_code: str | None = None
     language: str = "da"
+    #: "invoice" or "card" (Stripe Checkout; only when card payments are set up).
+    payment_method: str = "invoice"
 
     def to_payload(self) -> dict:
         return asdict(self)
@@ -174,6 +192,12 @@ def check_booking(edition: Edition, details: BookingDetails) -> dict[str, str]:
             )
     elif organisation_type is not None and organisation_type.is_public:
         errors["ean"] = _("Public bodies must give an EAN location number for the e-invoice.")
+
+    if details.payment_method not in (PaymentMethod.INVOICE, PaymentMethod.CARD) or (
+        details.payment_method == PaymentMethod.CARD
+        and not current_app.config.get("STRIPE_SECRET_KEY")
+    ):
+        errors["payment_method"] = _("Choose how to pay.")
 
     count = len(details.attendees)
     if count < 1:
@@ -299,10 +323,14 @@ def place_order(
     actor: str = "booker",
     free_seen: int | None = None,
 ) -> PlacedOrder:
-    """Claim places for the whole group and write a confirmed, binding order.
+    """Claim places for the whole group and write a binding order.
 
-    Raises RegistrationClosed, InvalidBooking or NotEnoughPlaces (with the
-    number left); in every error case nothing is written. ``free_seen``: the
+    Paying by invoice, the order is confirmed at once and its invoice issued
+    (and attached to the confirmation). Paying by card, the places are held
+    until ``hold_expires_at`` while the booker pays in Stripe Checkout; the
+    order is confirmed by ``confirm_card_payment``. Raises
+    RegistrationClosed, InvalidBooking or NotEnoughPlaces (with the number
+    left); in every error case nothing is written. ``free_seen``: the
     free places in all the edition's quotas as the caller just read them in
     this transaction (``registration_glance``); enough of them spares the
     early read, which only ever refuses (the claim alone decides).
@@ -319,13 +347,15 @@ def place_order(
     # The claim locks the quota row until commit and every other booker of the
     # rush queues behind it: render and write everything first, claim last. The
     # savepoint takes the rows back if the claim is lost to a faster booker.
-    draft = _draft_order(edition, ticket_type, details)
+    draft = _draft_order(edition, ticket_type, details, now=now)
     try:
         with db.session.begin_nested():
             placed = _save_order(draft, actor=actor)
             db.session.flush()
             if not claim_places(ticket_type.quota_id, count):
                 raise _ClaimLost
+            if placed.order.status == OrderStatus.CONFIRMED:
+                _invoice_and_send(draft, now=now)
     except _ClaimLost:
         left = places_left(ticket_type.quota_id)
         raise NotEnoughPlaces(not_enough_places_message(count, left), places_left=left) from None
@@ -365,16 +395,42 @@ class _DraftOrder:
 def _write_order(
     edition: Edition, ticket_type: TicketType, details: BookingDetails, *, actor: str
 ) -> PlacedOrder:
-    """Write the order for places already claimed, and queue its e-mails."""
-    return _save_order(_draft_order(edition, ticket_type, details), actor=actor)
+    """Write a confirmed invoice order for places already claimed, invoice it, queue its e-mails."""
+    details.payment_method = PaymentMethod.INVOICE
+    draft = _draft_order(edition, ticket_type, details)
+    placed = _save_order(draft, actor=actor)
+    _invoice_and_send(draft)
+    return placed
 
 
-def _draft_order(edition: Edition, ticket_type: TicketType, details: BookingDetails) -> _DraftOrder:
-    """The order with its attendees and rendered e-mails; nothing touches the database."""
+def _draft_order(
+    edition: Edition,
+    ticket_type: TicketType,
+    details: BookingDetails,
+    *,
+    now: datetime | None = None,
+) -> _DraftOrder:
+    """The order with its attendees and rendered e-mails; nothing touches the database.
+
+    A card order is drafted without e-mails: they go out once it is paid.
+    """
     booker_token = new_token()
     unit_net = ticket_type.price_net_ore
     count = len(details.attendees)
+    total_net = unit_net * count
+    by_card = details.payment_method == PaymentMethod.CARD and total_net > 0
+    if by_card:
+        status, payment_status = OrderStatus.PENDING_PAYMENT, PaymentStatus.AWAITING_PAYMENT
+        hold_expires_at = (now or utcnow()) + timedelta(minutes=current_app.config["HOLD_MINUTES"])
+    else:
+        status = OrderStatus.CONFIRMED
+        payment_status = PaymentStatus.INVOICED if total_net else PaymentStatus.FREE
+        hold_expires_at = None
     order = Order(
+        status=status,
+        payment_method=PaymentMethod.CARD if by_card else PaymentMethod.INVOICE,
+        payment_status=payment_status,
+        hold_expires_at=hold_expires_at,
         reference=_new_reference(),
         edition_id=edition.id,
         language=details.language,
@@ -416,7 +472,7 @@ def _draft_order(edition: Edition, ticket_type: TicketType, details: BookingDeta
             )
         )
     placed = PlacedOrder(order=order, booker_token=booker_token)
-    mails = _order_mails(placed, tokens, ticket_type)
+    mails = [] if by_card else _order_mails(placed, tokens, ticket_type)
     return _DraftOrder(placed=placed, attendee_tokens=tokens, mails=mails)
 
 
@@ -435,11 +491,28 @@ def _save_order(draft: _DraftOrder, *, actor: str) -> PlacedOrder:
         order.id,
         reference=order.reference,
         places=len(order.attendees),
+        payment_method=order.payment_method,
     )
+    return placed
+
+
+def _invoice_and_send(draft: _DraftOrder, *, now: datetime | None = None) -> Invoice | None:
+    """Issue a confirmed order's invoice (none if it is free) and queue its e-mails.
+
+    The invoice PDF rides along with the booker's confirmation as a reference
+    the outbox worker renders; see ``invoice_attachment``.
+    """
+    order = draft.placed.order
+    invoice = issue_invoice(order, now=now) if order.total_net_ore else None
     for message in draft.mails:
         message.order_id = order.id
+        if invoice is not None and message.kind == "order_confirmation":
+            message.attachments = [
+                *message.attachments,
+                invoice_attachment(invoice.id, invoice_filename(invoice)),
+            ]
     add_mails(draft.mails)
-    return placed
+    return invoice
 
 
 def _order_mails(
@@ -835,3 +908,249 @@ def expire_all_offers(now: datetime | None = None) -> int:
     for edition in db.session.scalars(select(Edition)).all():
         total += expire_offers(edition, now=now)
     return total
+
+
+# --- card orders: holds and payment ------------------------------------------------
+
+
+class ConfirmOutcome(enum.StrEnum):
+    CONFIRMED = "confirmed"
+    ALREADY_CONFIRMED = "already_confirmed"
+    #: The hold had run out, but the places were still free: taken again.
+    LATE_CONFIRMED = "late_confirmed"
+    #: The hold had run out and the places are gone: the payment must be refunded.
+    NO_PLACES = "no_places"
+
+
+def _move_order(order: Order, old: str, new: str) -> bool:
+    """Change an order's status only if it still has the old one (locks the row)."""
+    result = db.session.execute(
+        update(Order)
+        .where(Order.id == order.id, Order.status == old)
+        .values(status=new)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount == 1:
+        set_committed_value(order, "status", new)
+        return True
+    return False
+
+
+def confirm_card_payment(
+    order: Order, *, amount_ore: int, paid_at: datetime, now: datetime | None = None
+) -> ConfirmOutcome:
+    """Confirm a card order whose payment arrived, in the caller's transaction.
+
+    Confirming issues the invoice, records the card payment on it (so it
+    prints as paid) and queues the receipt with the invoice and the tickets.
+    A payment that arrives after its hold ran out still gets the places if
+    they are free; otherwise nothing changes and NO_PLACES tells the caller
+    to refund. Safe to call twice, or from two processes at once: the order's
+    status changes with a conditional write, and the loser sees it done.
+    """
+    now = now or utcnow()
+    if _move_order(order, OrderStatus.PENDING_PAYMENT, OrderStatus.CONFIRMED):
+        outcome = ConfirmOutcome.CONFIRMED
+    elif _move_order(order, OrderStatus.EXPIRED, OrderStatus.CONFIRMED):
+        attendees = order.attendees
+        if not claim_places(attendees[0].ticket_type.quota_id, len(attendees)):
+            _move_order(order, OrderStatus.CONFIRMED, OrderStatus.EXPIRED)
+            record_audit("stripe", "order.late_payment_refused", "order", order.id)
+            return ConfirmOutcome.NO_PLACES
+        outcome = ConfirmOutcome.LATE_CONFIRMED
+    else:
+        db.session.refresh(order)
+        if order.status == OrderStatus.CONFIRMED:
+            return ConfirmOutcome.ALREADY_CONFIRMED
+        # Cancelled by an organiser before the money came: it goes back.
+        return ConfirmOutcome.NO_PLACES
+    order.hold_expires_at = None
+    order.payment_status = PaymentStatus.PAID
+    db.session.flush()
+    invoice = issue_invoice(order, now=now, actor="stripe")
+    record_payment(
+        invoice,
+        paid_on=min(local_date_of(paid_at), local_date_of(now)),
+        amount_ore=amount_ore,
+        method="card",
+        actor="stripe",
+    )
+    _send_confirmation(order, invoice)
+    record_audit("stripe", "order.paid", "order", order.id, outcome=str(outcome))
+    return outcome
+
+
+def _send_confirmation(order: Order, invoice: Invoice | None) -> None:
+    """Queue the confirmation and the tickets of an order confirmed after it was placed.
+
+    The manage links were made when the order was placed and only their
+    hashes kept; new ones go out in these e-mails, and the old ones stop working.
+    """
+    booker_token = new_token()
+    order.manage_token_hash = hash_token(booker_token)
+    placed = PlacedOrder(order=order, booker_token=booker_token)
+    tokens = []
+    for attendee in order.attendees:
+        token = new_token()
+        attendee.manage_token_hash = hash_token(token)
+        placed.attendee_tokens[attendee.id] = token
+        tokens.append(token)
+    mails = _order_mails(placed, tokens, order.attendees[0].ticket_type)
+    draft = _DraftOrder(placed=placed, attendee_tokens=tokens, mails=mails)
+    for message in draft.mails:
+        message.order_id = order.id
+        if invoice is not None and message.kind == "order_confirmation":
+            message.attachments = [
+                *message.attachments,
+                invoice_attachment(invoice.id, invoice_filename(invoice)),
+            ]
+    add_mails(draft.mails)
+
+
+def release_hold(order: Order, *, now: datetime | None = None, reason: str) -> bool:
+    """Give back the places of an unpaid card order and offer them on; False if not held.
+
+    ``reason``: "expired" (the hold ran out), "cancelled" (the booker left
+    Checkout) or "payment_failed".
+    """
+    if not _move_order(order, OrderStatus.PENDING_PAYMENT, OrderStatus.EXPIRED):
+        return False
+    attendees = order.attendees
+    release_places(attendees[0].ticket_type.quota_id, len(attendees))
+    order.hold_expires_at = None
+    record_audit("system", "order.hold_released", "order", order.id, reason=reason)
+    db.session.flush()
+    offer_free_places(order.edition, now=now)
+    return True
+
+
+def card_orders_to_expire(now: datetime | None = None) -> list[Order]:
+    """Card orders still waiting for payment whose hold has run out."""
+    now = now or utcnow()
+    return list(
+        db.session.scalars(
+            select(Order)
+            .where(Order.status == OrderStatus.PENDING_PAYMENT, Order.hold_expires_at <= now)
+            .order_by(Order.id)
+        )
+    )
+
+
+# --- cancellation by an organiser ---------------------------------------------------
+
+
+@dataclass
+class Cancellation:
+    """What cancelling did: the places freed, the credit note, the refund asked for."""
+
+    order: Order
+    attendees: list[Attendee]
+    credit_note: Invoice | None
+    refund_ore: int
+
+
+def cancel_order(order: Order, *, actor: str, reason: str = "") -> Cancellation:
+    """Cancel every remaining place of a confirmed order (organisers only).
+
+    Issues a credit note for what was invoiced and not yet credited, asks
+    Stripe to refund a card payment, frees the places for the waiting list
+    and tells the booker and each attendee.
+    """
+    return _cancel(order, order.active_attendees, actor=actor, reason=reason)
+
+
+def cancel_attendee(attendee: Attendee, *, actor: str, reason: str = "") -> Cancellation:
+    """Cancel one place of a group: a partial credit note (and refund) for that place."""
+    return _cancel(attendee.order, [attendee], actor=actor, reason=reason)
+
+
+def _cancel(order: Order, attendees: list[Attendee], *, actor: str, reason: str) -> Cancellation:
+    # Lock order: the order row, then the quota, then the number series,
+    # as when places are claimed and invoiced; see place_order.
+    if not _move_order(order, OrderStatus.CONFIRMED, OrderStatus.CONFIRMED):
+        raise DomainError(_("Only a confirmed registration can be cancelled."))
+    db.session.refresh(order)
+    attendees = [a for a in attendees if a.status == AttendeeStatus.CONFIRMED]
+    if not attendees or any(a.order_id != order.id for a in attendees):
+        raise DomainError(_("This place is already cancelled."))
+    remaining = [a for a in order.active_attendees if a not in attendees]
+    for attendee in attendees:
+        attendee.status = AttendeeStatus.CANCELLED
+    if not remaining:
+        order.status = OrderStatus.CANCELLED
+    release_places(attendees[0].ticket_type.quota_id, len(attendees))
+    db.session.flush()
+
+    credit_note = None
+    refund_ore = 0
+    invoice = invoice_for_order(order)
+    if invoice is not None:
+        credit_note = issue_credit_note(
+            invoice,
+            credit_lines(invoice, order, attendees, whole=not remaining),
+            order=order,
+            reason=reason,
+            actor=actor,
+        )
+        if (
+            order.payment_method == PaymentMethod.CARD
+            and order.payment_status == PaymentStatus.PAID
+        ):
+            from conference.payments.services import request_refund
+
+            refund_ore = credit_note.total_ore
+            request_refund(order, refund_ore, reason="cancelled", credit_note=credit_note)
+    record_audit(
+        actor,
+        "order.cancelled" if not remaining else "attendee.cancelled",
+        "order",
+        order.id,
+        reference=order.reference,
+        attendees=[a.id for a in attendees],
+        reason=reason,
+        credit_note=credit_note.number if credit_note else None,
+    )
+    _queue_cancellation_mails(order, attendees, credit_note, refund_ore, reason)
+    db.session.flush()
+    offer_free_places(order.edition)
+    return Cancellation(order, attendees, credit_note, refund_ore)
+
+
+def _queue_cancellation_mails(
+    order: Order,
+    attendees: list[Attendee],
+    credit_note: Invoice | None,
+    refund_ore: int,
+    reason: str,
+) -> None:
+    attachments = []
+    if credit_note is not None:
+        attachments = [invoice_attachment(credit_note.id, invoice_filename(credit_note))]
+    message = queue_mail(
+        "order_cancelled",
+        order.booker_email,
+        "order_cancelled",
+        order.language,
+        order_id=order.id,
+        order=order,
+        edition=order.edition,
+        cancelled=attendees,
+        credit_note=credit_note,
+        refund_ore=refund_ore,
+        reason=reason,
+    )
+    message.attachments = attachments
+    for attendee in attendees:
+        if attendee.email.lower() == order.booker_email.lower():
+            continue
+        queue_mail(
+            "place_cancelled",
+            attendee.email,
+            "place_cancelled",
+            order.language,
+            order_id=order.id,
+            order=order,
+            edition=order.edition,
+            attendee=attendee,
+            reason=reason,
+        )

@@ -24,7 +24,9 @@ def test_ticket_carries_a_calendar_file_with_the_event_in_utc(edition):
     db.session.commit()
     tickets = outbox("ticket")
     assert len(tickets) == 2
-    assert outbox("order_confirmation")[0].attachments == []
+    # The booker's confirmation carries the invoice, not the calendar file.
+    (invoice_pdf,) = outbox("order_confirmation")[0].attachments
+    assert invoice_pdf["content_type"] == "application/pdf"
     for ticket in tickets:
         (attachment,) = ticket.attachments
         assert attachment["filename"].endswith(".ics")

@@ -45,7 +45,11 @@ def test_order_delivers_a_confirmation_to_the_booker_and_a_ticket_to_each_attend
     assert "mandag" in text
     booker_link = manage_path(text)
     assert f'href="http://localhost{booker_link}"' in html
-    assert not list(confirmation.iter_attachments())
+    # The invoice travels with the confirmation as a PDF the worker rendered and stored.
+    (invoice_pdf,) = list(confirmation.iter_attachments())
+    assert invoice_pdf.get_content_type() == "application/pdf"
+    assert invoice_pdf.get_filename().startswith("Faktura-")
+    assert invoice_pdf.get_content().startswith(b"%PDF")
 
     for address in ("kollega1@aarhus.dk", "kollega2@aarhus.dk"):
         (ticket,) = inbox.to(address)

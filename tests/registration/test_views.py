@@ -12,6 +12,7 @@ from conference.core.db import db, utcnow
 from conference.core.security import unsign_ticket_code
 from conference.events.models import Quota
 from conference.mail.models import OutboxMessage
+from conference.invoicing.services import invoice_for_order
 from conference.registration.models import Attendee, Order, WaitingListEntry
 from conference.registration.services import ticket_qr_svg
 from tests.conftest import booking_form, csrf_token_from
@@ -125,7 +126,9 @@ def test_group_of_three_is_registered_and_sees_its_confirmation(client, edition)
     assert 'id="confirmation"' in page
     assert "binding" in page.lower() or "bindende" in page.lower()
     assert "digitaliseringstraef@example.dk" in page  # whom to ask to send a colleague
-    assert "Awaiting invoice" in page or "Afventer faktura" in page
+    assert "Faktureret, ikke betalt endnu" in page
+    invoice = invoice_for_order(order)
+    assert invoice.total_ore == order.total_gross_ore and invoice.buyer_ean == order.ean
     assert "7.725,00\xa0kr." in page and "9.656,25\xa0kr." in page
     assert "Aarhus Kommune, Digitalisering" in page  # invoice details
 
