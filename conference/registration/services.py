@@ -694,14 +694,19 @@ def waiting_list_summary(edition: Edition) -> tuple[int, int]:
 
 
 def held_places(edition: Edition) -> int:
-    """Places held by open waiting-list offers."""
-    held = db.session.scalar(
+    """Places held by open waiting-list offers and by card orders waiting for payment."""
+    offers = db.session.scalar(
         select(func.coalesce(func.sum(WaitingListEntry.quantity), 0)).where(
             WaitingListEntry.edition_id == edition.id,
             WaitingListEntry.status == WaitingStatus.OFFERED,
         )
     )
-    return int(held or 0)
+    card = db.session.scalar(
+        select(func.count(Attendee.id))
+        .join(Order, Attendee.order_id == Order.id)
+        .where(Order.edition_id == edition.id, Order.status == OrderStatus.PENDING_PAYMENT)
+    )
+    return int(offers or 0) + int(card or 0)
 
 
 def find_waiting_entry(token: str) -> tuple[WaitingListEntry, bool]:

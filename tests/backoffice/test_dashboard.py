@@ -190,3 +190,12 @@ def test_same_capacity_changes_nothing(organiser, edition):
     assert (
         db.session.scalar(select(AuditEvent).where(AuditEvent.action == "capacity.changed")) is None
     )
+
+
+def test_card_payments_in_progress_count_as_held(organiser, app, edition):
+    app.config["STRIPE_SECRET_KEY"] = "sk_test_dashboard"
+    place_order(edition, _booking(edition, 2, "card", payment_method="card"))
+    place_order(edition, _booking(edition, 1, "invoice"))
+    db.session.commit()
+    figures = stats(organiser.get(f"/staff/e/{edition.slug}").get_data(as_text=True))
+    assert (figures["confirmed"], figures["held"], figures["orders"]) == (1, 2, 1)
