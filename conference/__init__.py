@@ -85,10 +85,11 @@ def _register_blueprints(app: Flask) -> None:
     from conference.auth.views import bp as auth_bp
     from conference.backoffice.views import bp as backoffice_bp
     from conference.events.views import bp as events_bp
+    from conference.invoicing.views import bp as invoicing_bp
     from conference.mail.views import bp as mail_bp
     from conference.registration.views import bp as registration_bp
 
-    for blueprint in (events_bp, registration_bp, auth_bp, backoffice_bp, mail_bp):
+    for blueprint in (events_bp, registration_bp, auth_bp, backoffice_bp, invoicing_bp, mail_bp):
         app.register_blueprint(blueprint)
 
 
