@@ -62,3 +62,20 @@ def test_cannot_credit_more_than_the_invoice(public_invoice, partial_credit_note
             order=order,
             reason="",
         )
+
+
+def test_public_buyers_never_get_more_than_thirty_days(app, edition):
+    from tests.invoicing.conftest import place_invoiced_order
+
+    app.config["INVOICE_PAYMENT_DAYS"] = 45
+    _, public = place_invoiced_order(edition, 1)
+    _, company = place_invoiced_order(
+        edition,
+        1,
+        booker_email="it@firma.dk",
+        organisation_type="private",
+        cvr="14814833",
+        ean=None,
+    )
+    assert (public.due_on - public.issued_on).days == 30
+    assert (company.due_on - company.issued_on).days == 45
