@@ -50,7 +50,14 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     _register_commands(app)
     _register_error_pages(app)
     _register_template_helpers(app)
+    _init_payments(app)
     return app
+
+
+def _init_payments(app: Flask) -> None:
+    from conference.payments.services import init_payments
+
+    init_payments(app)
 
 
 def _register_models() -> None:
@@ -87,9 +94,18 @@ def _register_blueprints(app: Flask) -> None:
     from conference.events.views import bp as events_bp
     from conference.invoicing.views import bp as invoicing_bp
     from conference.mail.views import bp as mail_bp
+    from conference.payments.views import bp as payments_bp
     from conference.registration.views import bp as registration_bp
 
-    for blueprint in (events_bp, registration_bp, auth_bp, backoffice_bp, invoicing_bp, mail_bp):
+    for blueprint in (
+        events_bp,
+        registration_bp,
+        auth_bp,
+        backoffice_bp,
+        invoicing_bp,
+        mail_bp,
+        payments_bp,
+    ):
         app.register_blueprint(blueprint)
 
 
@@ -97,9 +113,10 @@ def _register_commands(app: Flask) -> None:
     from conference.auth.commands import users_cli
     from conference.events.commands import demo_cli
     from conference.mail.commands import outbox_cli
+    from conference.payments.commands import payments_cli
     from conference.registration.commands import registration_cli
 
-    for group in (users_cli, outbox_cli, demo_cli, registration_cli):
+    for group in (users_cli, outbox_cli, demo_cli, registration_cli, payments_cli):
         app.cli.add_command(group)
 
 

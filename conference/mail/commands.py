@@ -21,8 +21,10 @@ BATCH = 100
 @click.option("--interval", default=5.0, show_default=True, help="Seconds between polls.")
 @with_appcontext
 def run_outbox(once: bool, interval: float) -> None:
-    """Send due e-mails over SMTP with retries; also expires waiting-list offers."""
+    """Send due e-mails over SMTP with retries; also expires waiting-list offers and card
+    holds, and sends card refunds."""
     from conference.core.db import db
+    from conference.payments.services import expire_stale_checkouts, send_pending_refunds
     from conference.registration.services import expire_all_offers
 
     last_expiry = 0.0
@@ -35,6 +37,13 @@ def run_outbox(once: bool, interval: float) -> None:
                 last_expiry = time.monotonic()
                 if expired:
                     click.echo(f"Expired {expired} waiting-list offer(s).")
+                # Each hold and each refund commits on its own (Stripe is called in between).
+                released = expire_stale_checkouts()
+                if released:
+                    click.echo(f"Released {released} card hold(s).")
+                refunds = send_pending_refunds()
+                if refunds.sent or refunds.failed:
+                    click.echo(f"Refunds sent {refunds.sent}, failed {refunds.failed}.")
             result = send_due_messages(limit=BATCH)
             if result.sent or result.failed:
                 click.echo(f"Sent {result.sent}, failed {result.failed}, gave up {result.gave_up}.")

@@ -13,7 +13,7 @@ from wtforms.fields import EmailField, TelField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Email, InputRequired, Length, Optional
 
-from conference.registration.models import OrganisationType
+from conference.registration.models import OrganisationType, PaymentMethod
 from conference.registration.services import AttendeeDetails, BookingDetails
 
 MAX_GROUP_SIZE = 20
@@ -53,6 +53,13 @@ class AttendeeForm(Form):
     dietary = StringField(
         _l("Dietary needs"), [Optional(), Length(max=300, message=TOO_LONG)], filters=[_strip]
     )
+
+
+def payment_method_choices() -> list[SelectChoice]:
+    return [
+        SelectChoice(PaymentMethod.INVOICE.value, _l("Invoice")),
+        SelectChoice(PaymentMethod.CARD.value, _l("Card, now")),
+    ]
 
 
 def organisation_type_choices() -> list[SelectChoice]:
@@ -104,6 +111,14 @@ class RegistrationForm(FlaskForm):
         validators=[Optional()],
     )
     attendees = FieldList(FormField(AttendeeForm), min_entries=1, max_entries=MAX_GROUP_SIZE)
+
+    # Shown only when card payments are enabled; the service refuses "card" otherwise.
+    payment_method = RadioField(
+        _l("Payment"),
+        choices=payment_method_choices(),
+        default=PaymentMethod.INVOICE.value,
+        validators=[Optional()],
+    )
 
     invoice_organisation = StringField(
         _l("Organisation on the invoice"),
@@ -163,6 +178,7 @@ class RegistrationForm(FlaskForm):
             buyer_order_number=self.buyer_order_number.data or None,
             accounting_cost=self.accounting_cost.data or None,
             access_code=self.access_code.data or None,
+            payment_method=self.payment_method.data or PaymentMethod.INVOICE.value,
             language=language,
             attendees=[
                 AttendeeDetails(

@@ -40,9 +40,15 @@ from conference.events.services import (
     registration_state,
     ticket_type_for_code,
 )
+from conference.payments.services import (
+    PaymentUnavailable,
+    begin_card_payment,
+    card_payment_unavailable_message,
+    card_payments_enabled,
+)
 from conference.registration import services
 from conference.registration.forms import MAX_GROUP_SIZE, RegistrationForm
-from conference.registration.models import WaitingStatus
+from conference.registration.models import OrderStatus, PaymentMethod, WaitingStatus
 from conference.registration.services import InvalidBooking
 
 bp = Blueprint("registration", __name__)
@@ -136,6 +142,8 @@ class _FormPage:
         ]
         self.not_enough: NotEnoughPlaces | None = None
         self.notice: str | None = None
+        self.payment_error: str | None = None
+        self.card_payments = card_payments_enabled()
 
     def chosen_type(self) -> TicketType | None:
         """The ticket type the form asks for: the one a valid access code unlocks, else the
@@ -177,6 +185,9 @@ class _FormPage:
                 show_places_left=0 < left <= self.edition.few_places_threshold,
                 not_enough=self.not_enough,
                 notice=self.notice,
+                payment_error=self.payment_error,
+                card_payments=self.card_payments,
+                hold_minutes=current_app.config["HOLD_MINUTES"],
                 errors=form.error_list(),
                 max_group_size=min(self.edition.max_group_size, MAX_GROUP_SIZE),
             ),
@@ -362,6 +373,11 @@ def register(slug: str):
     details = _parse_submission(page)
     if details is None:
         return page.render()
+    if details.payment_method == PaymentMethod.CARD and not page.card_payments:
+        # A page from before card payment was switched off: say so rather than invoice.
+        form.payment_method.data = PaymentMethod.INVOICE.value
+        page.payment_error = card_payment_unavailable_message()
+        return page.render()
     try:
         placed = services.place_order(edition, details, free_seen=glance.left_in_all)
     except InvalidBooking as error:
@@ -378,7 +394,22 @@ def register(slug: str):
         db.session.rollback()
         return _closed_page(edition, registration_state(edition), refused=True)
     db.session.commit()
+    if placed.order.status == OrderStatus.PENDING_PAYMENT:
+        return _go_to_card_payment(page, placed.order)
     return redirect(url_for("registration.manage", token=placed.booker_token, new=1), code=303)
+
+
+def _go_to_card_payment(page: _FormPage, order):
+    """Send the booker to Stripe Checkout; the places are held (and committed) already."""
+    try:
+        checkout = begin_card_payment(order)
+    except PaymentUnavailable as error:
+        # The hold was released: commit that, and show the form with what was typed.
+        db.session.commit()
+        page.payment_error = error.message
+        return page.render()
+    db.session.commit()
+    return redirect(checkout.url, code=303)
 
 
 @bp.post("/e/<slug>/waiting-list")
@@ -394,6 +425,8 @@ def join_waiting_list(slug: str):
     details = _parse_submission(page)
     if details is None:
         return page.render()
+    # Nothing is paid to wait; an accepted offer is invoiced.
+    details.payment_method = PaymentMethod.INVOICE.value
     try:
         joined = services.join_waiting_list(edition, details)
     except InvalidBooking as error:
