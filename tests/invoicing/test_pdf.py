@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import subprocess
+import threading
+import time
 
 import pytest
 from flask_babel import force_locale, format_date
 from sqlalchemy import func, select
+from sqlalchemy import text as sql
 from weasyprint import HTML
 
 from conference.core.db import db
-from conference.invoicing.models import InvoiceFile
+from conference.invoicing.models import Invoice, InvoiceFile
 from conference.invoicing.pdf import (
     FONT_CONFIG,
     StaticOnlyFetcher,
@@ -21,6 +24,7 @@ from conference.invoicing.pdf import (
 )
 from conference.invoicing.services import InvoiceLine, issue_credit_note
 from conference.registration.models import Order
+from tests.conftest import postgres_only
 from tests.invoicing.conftest import place_invoiced_order
 
 
@@ -268,3 +272,52 @@ def test_stored_pdf_serves_what_is_stored_without_rendering(company_invoice):
     db.session.add(InvoiceFile(invoice_id=company_invoice.id, pdf=b"%PDF-as-sent"))
     db.session.commit()
     assert stored_pdf(company_invoice) == b"%PDF-as-sent"
+
+
+@postgres_only
+def test_two_first_downloads_at_once_store_one_pdf_and_serve_the_same_bytes(app, public_invoice):
+    invoice_id = public_invoice.id
+    first_inserted = threading.Event()
+    release_first = threading.Event()
+    results: dict[str, bytes] = {}
+    errors: list[BaseException] = []
+
+    def download(name: str, hold: bool) -> None:
+        try:
+            with app.app_context():
+                results[name] = stored_pdf(db.session.get(Invoice, invoice_id))
+                if hold:
+                    # Keep the inserted row uncommitted until the other request waits on it.
+                    first_inserted.set()
+                    release_first.wait(timeout=60)
+                db.session.commit()
+                db.session.remove()
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    first = threading.Thread(target=download, args=("first", True))
+    first.start()
+    assert first_inserted.wait(timeout=60)
+    second = threading.Thread(target=download, args=("second", False))
+    second.start()
+    # The second request rendered too and now waits on the first one's row.
+    waiting = sql(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    second_waited = False
+    for _ in range(1200):
+        second_waited = bool(db.session.execute(waiting).scalar())
+        db.session.rollback()
+        if second_waited or not second.is_alive():
+            break
+        time.sleep(0.05)
+    release_first.set()
+    first.join(timeout=60)
+    second.join(timeout=60)
+
+    assert not errors
+    assert second_waited
+    db.session.expire_all()
+    [row] = stored_files(invoice_id)
+    assert results["first"] == results["second"] == row.pdf
