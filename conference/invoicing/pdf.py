@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import mimetypes
 import threading
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -92,6 +93,11 @@ def _page_of_pages() -> Markup:
     return Markup(text.replace("%(pages)d", '<span class="page-count"></span>'))  # noqa: S704
 
 
+def _vat_rate(percent: int) -> str:
+    """ "25 %" in Danish, "25%" in English."""
+    return format_percent(Decimal(percent) / 100)
+
+
 def invoice_html(invoice: Invoice) -> str:
     """The document as HTML, in its own language (the language of the order)."""
     with force_locale(babel_locale(invoice.language)):
@@ -99,7 +105,7 @@ def invoice_html(invoice: Invoice) -> str:
             TEMPLATE,
             invoice=invoice,
             page_of_pages=_page_of_pages(),
-            format_percent=format_percent,
+            vat_rate=_vat_rate,
             seller=invoice.seller,
             credited=invoice.credited_invoice if invoice.is_credit_note else None,
             paid_by_card=invoice.payment_method == "card",

@@ -321,3 +321,11 @@ def test_two_first_downloads_at_once_store_one_pdf_and_serve_the_same_bytes(app,
     db.session.expire_all()
     [row] = stored_files(invoice_id)
     assert results["first"] == results["second"] == row.pdf
+
+
+def test_document_is_in_its_own_language_whatever_the_page_language(app, public_invoice):
+    # An English-speaking accountant downloads a Danish municipality's invoice.
+    with app.test_request_context("/?lang=en"):
+        text = pdf_text(render_invoice_pdf(public_invoice))
+    assert "Faktura" in text and "I alt inkl. moms 9.656,25 kr." in text
+    assert "Total incl. VAT" not in text
