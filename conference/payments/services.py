@@ -120,6 +120,15 @@ def card_payment_unavailable_message() -> str:
     )
 
 
+def _before_calling_stripe() -> None:
+    """End the current transaction: a call to Stripe can take seconds, and no lock
+    may wait for it (on SQLite every transaction holds the database's one write lock).
+
+    Only ever reached with reads, or with changes that are complete on their own.
+    """
+    db.session.commit()
+
+
 def _timestamp(moment: datetime) -> int:
     return int(moment.replace(tzinfo=UTC).timestamp())
 
@@ -251,15 +260,17 @@ def begin_card_payment(order: Order, *, now: datetime | None = None) -> Checkout
     """Open a Stripe Checkout Session for a held card order and record it.
 
     Call after the order's places were committed (Stripe is slow; the places'
-    lock must not wait for it); the caller commits again. If Stripe cannot be
-    reached or refuses, the hold is released in the current transaction and
-    PaymentUnavailable says so in the booker's language.
+    lock must not wait for it): the transaction is ended before Stripe is
+    called, and the caller commits the new one. If Stripe cannot be reached or
+    refuses, the hold is released in that transaction and PaymentUnavailable
+    says so in the booker's language.
     """
     now = now or utcnow()
+    params = checkout_params(order, now=now)
+    _before_calling_stripe()
     try:
         session = stripe_client().v1.checkout.sessions.create(
-            params=checkout_params(order, now=now),
-            options={"idempotency_key": f"checkout-{order.reference}"},
+            params=params, options={"idempotency_key": f"checkout-{order.reference}"}
         )
     except stripe.StripeError as error:
         log.warning("Stripe refused a Checkout Session for %s: %s", order.reference, error)
@@ -516,7 +527,9 @@ def process_event(event: dict, *, now: datetime | None = None) -> str:
     kind = event["type"]
     obj = (event.get("data") or {}).get("object") or {}
     paid_at = _from_timestamp(event.get("created")) or now
-    if kind in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):
+    if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
+        outcome = "ignored"
+    elif kind in ("checkout.session.completed", "checkout.session.async_payment_succeeded"):
         outcome = str(apply_checkout_session(obj, paid_at=paid_at, now=now))
     elif kind == "checkout.session.expired":
         outcome = str(apply_checkout_session(obj, now=now))
@@ -539,10 +552,14 @@ def refresh_checkout(checkout: CheckoutSession, *, now: datetime | None = None) 
     """Ask Stripe about a session we think is open and apply what it says.
 
     For the success page (the webhook may not have arrived yet) and for
-    reconciliation. Raises PaymentUnavailable if Stripe cannot be asked.
+    reconciliation. Ends the current transaction before asking; the caller
+    commits what the answer changed. Raises PaymentUnavailable if Stripe
+    cannot be asked.
     """
+    stripe_id = checkout.stripe_id
+    _before_calling_stripe()
     try:
-        data = _retrieve(checkout.stripe_id)
+        data = _retrieve(stripe_id)
     except stripe.StripeError as error:
         raise PaymentUnavailable(_("We could not reach the payment provider.")) from error
     return apply_checkout_session(data, now=now)
@@ -557,21 +574,24 @@ def end_checkout(
     instead (and the places stay taken). If Stripe cannot be reached the hold
     is released anyway: the places must go back on time, and a payment that
     still arrives is a late payment (confirmed if places are free, else refunded).
+    Ends the current transaction before calling Stripe; the caller commits.
     """
     now = now or utcnow()
     outcome = PaymentOutcome.UNCHANGED
     if checkout is not None and checkout.status == CheckoutStatus.OPEN and card_payments_enabled():
+        stripe_id = checkout.stripe_id
+        _before_calling_stripe()
         try:
-            data = _as_dict(stripe_client().v1.checkout.sessions.expire(checkout.stripe_id))
+            data = _as_dict(stripe_client().v1.checkout.sessions.expire(stripe_id))
         except stripe.InvalidRequestError:
             # Not open any more at Stripe: paid, or expired already. Ask which.
             try:
-                data = _retrieve(checkout.stripe_id)
+                data = _retrieve(stripe_id)
             except stripe.StripeError as error:
-                log.warning("Could not ask Stripe about %s: %s", checkout.stripe_id, error)
+                log.warning("Could not ask Stripe about %s: %s", stripe_id, error)
                 data = None
         except stripe.StripeError as error:
-            log.warning("Could not expire %s at Stripe: %s", checkout.stripe_id, error)
+            log.warning("Could not expire %s at Stripe: %s", stripe_id, error)
             data = None
         if data is not None:
             outcome = apply_checkout_session(data, now=now, reason=reason)
@@ -709,10 +729,11 @@ def _stripe_refund_reason(reason: str) -> str:
 def send_pending_refunds(now: datetime | None = None, *, order_id: int | None = None) -> RefundRun:
     """Send recorded refunds to Stripe (and retry failed ones); commits after each.
 
-    Call outside a transaction that matters (after a commit): each refund is
-    locked, sent with an idempotency key made from its id, and committed, so
-    two senders never refund twice and a crash mid-way repeats nothing.
-    ``order_id``: only that order's (a page that just decided a refund).
+    Call after the transaction that recorded them has committed: what the
+    session holds is committed before each call to Stripe. Each refund goes
+    with an idempotency key made from its id, so two senders at once, or a
+    retry after a lost answer, refund only once. ``order_id``: only that
+    order's (a page that just decided a refund).
     """
     now = now or utcnow()
     run = RefundRun()
@@ -723,49 +744,59 @@ def send_pending_refunds(now: datetime | None = None, *, order_id: int | None = 
     statement = select(Refund.id).where(due).order_by(Refund.id)
     if order_id is not None:
         statement = statement.where(Refund.order_id == order_id)
-    ids = list(db.session.scalars(statement))
-    for refund_id in ids:
-        refund = db.session.scalar(
-            select(Refund).where(Refund.id == refund_id, due).with_for_update(skip_locked=True)
-        )
+    for refund_id in list(db.session.scalars(statement)):
+        refund = db.session.scalar(select(Refund).where(Refund.id == refund_id, due))
         if refund is None:
-            continue  # another sender has it
+            continue  # another sender got there first
+        reference = refund.order.reference
+        params = {
+            "payment_intent": refund.payment_intent_id,
+            "amount": refund.amount_ore,
+            "reason": _stripe_refund_reason(refund.reason),
+            "metadata": {
+                "order_reference": reference,
+                "refund_id": str(refund.id),
+                "reason": refund.reason,
+            },
+        }
+        _before_calling_stripe()
         try:
             result = _as_dict(
                 stripe_client().v1.refunds.create(
-                    params={
-                        "payment_intent": refund.payment_intent_id,
-                        "amount": refund.amount_ore,
-                        "reason": _stripe_refund_reason(refund.reason),
-                        "metadata": {
-                            "order_reference": refund.order.reference,
-                            "refund_id": str(refund.id),
-                            "reason": refund.reason,
-                        },
-                    },
-                    options={"idempotency_key": f"refund-{refund.id}"},
+                    params=params, options={"idempotency_key": f"refund-{refund_id}"}
                 )
             )
         except (stripe.StripeError, PaymentUnavailable) as error:
-            refund.status = RefundStatus.FAILED
-            refund.last_error = str(error)[:2000]
+            log.warning("Refund %s failed: %s", refund_id, error)
+            _refund_failed(refund_id, str(error))
             run.failed += 1
-            run.errors.append(f"refund {refund.id} ({refund.order.reference}): {error}")
-            log.warning("Refund %s failed: %s", refund.id, error)
+            run.errors.append(f"refund {refund_id} ({reference}): {error}")
         else:
-            refund.stripe_id = result.get("id")
             if result.get("status") in ("failed", "canceled"):
-                refund.status = RefundStatus.FAILED
-                refund.last_error = f"Stripe refund status {result.get('status')}"
+                _refund_failed(refund_id, f"Stripe refund status {result.get('status')}")
                 run.failed += 1
             else:
                 # "pending" at Stripe means accepted and on its way to the card.
-                refund.status = RefundStatus.SUCCEEDED
-                refund.last_error = None
+                db.session.execute(
+                    update(Refund)
+                    .where(Refund.id == refund_id)
+                    .values(
+                        status=RefundStatus.SUCCEEDED, stripe_id=result.get("id"), last_error=None
+                    )
+                )
+                record_audit("stripe", "refund.sent", "refund", refund_id, order=reference)
                 run.sent += 1
-                record_audit("stripe", "refund.sent", "order", refund.order_id, refund=refund.id)
         db.session.commit()
     return run
+
+
+def _refund_failed(refund_id: int, error: str) -> None:
+    # Never over a success another sender recorded meanwhile (same key, same refund).
+    db.session.execute(
+        update(Refund)
+        .where(Refund.id == refund_id, Refund.status != RefundStatus.SUCCEEDED)
+        .values(status=RefundStatus.FAILED, last_error=error[:2000])
+    )
 
 
 def refunds_needing_attention(now: datetime | None = None) -> list[Refund]:

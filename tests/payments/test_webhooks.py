@@ -6,12 +6,19 @@ import json
 import time
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from conference.core.db import db, utcnow
+from conference.core.errors import DomainError
 from conference.invoicing.services import document_status, invoice_for_order
 from conference.payments.models import Refund, StripeEvent
-from conference.payments.services import expire_stale_checkouts
+from conference.payments.services import (
+    expire_stale_checkouts,
+    request_refund,
+    send_pending_refunds,
+)
+from conference.registration.services import cancel_attendee, cancel_order
 from tests.payments.conftest import (
     WEBHOOK_SECRET,
     checkout_row,
@@ -212,8 +219,6 @@ def test_the_refund_mail_is_in_english_for_an_english_booker(client, small_editi
 
 
 def test_a_refund_that_fails_is_retried(client, small_edition, stripe_fake):
-    from conference.payments.services import send_pending_refunds
-
     _order, session = start_card_booking(client, small_edition, stripe_fake, count=1)
     expire_stale_checkouts(now=utcnow() + timedelta(minutes=21))
     fill_the_rest(small_edition)
@@ -343,3 +348,36 @@ def test_without_a_webhook_secret_every_webhook_is_refused(app, client, edition,
     app.config["STRIPE_WEBHOOK_SECRET"] = None
     event = make_event("checkout.session.completed", stripe_fake.pay(session["id"]))
     _refused_without_effect(client, edition, order, deliver(client, event, secret=WEBHOOK_SECRET))
+
+
+# --- organiser cancellations of card orders --------------------------------------------
+
+
+def test_cancelling_a_card_order_refunds_each_credit_note_and_never_more(
+    client, edition, stripe_fake
+):
+    order, session = start_card_booking(client, edition, stripe_fake, count=3)
+    paid = stripe_fake.pay(session["id"])
+    deliver(client, make_event("checkout.session.completed", paid))
+    order = order_by_reference(order.reference)
+
+    one = cancel_attendee(order.attendees[0], actor="staff:1", reason="Sick")
+    db.session.commit()
+    send_pending_refunds(order_id=order.id)
+    assert [r["amount"] for r in stripe_fake.refunds] == [321875]
+    assert order_by_reference(order.reference).payment_status == "paid"
+
+    rest = cancel_order(order_by_reference(order.reference), actor="staff:1", reason="Gone")
+    db.session.commit()
+    send_pending_refunds(order_id=order.id)
+    assert [r["amount"] for r in stripe_fake.refunds] == [321875, 2 * 321875]
+    assert {r["payment_intent"] for r in stripe_fake.refunds} == {paid["payment_intent"]}
+    refunds = db.session.scalars(select(Refund).order_by(Refund.id)).all()
+    assert [r.credit_note_id for r in refunds] == [one.credit_note.id, rest.credit_note.id]
+    assert all(r.status == "succeeded" and r.reason == "cancelled" for r in refunds)
+    assert order_by_reference(order.reference).payment_status == "refunded"
+
+    # Everything paid has gone back: a further refund is refused.
+    with pytest.raises(DomainError):
+        request_refund(order_by_reference(order.reference), 1, reason="cancelled")
+    db.session.rollback()
