@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -18,6 +17,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 
 from conference.core.db import db
 from conference.core.errors import NotFound
+from conference.core.paging import Paged
 from conference.core.spreadsheets import CSV_BOM, CSV_DELIMITER, CSV_LINE_END, neutralise_cell
 from conference.events.models import Edition, Quota, TicketType
 from conference.events.services import change_capacity, main_quota
@@ -188,31 +188,11 @@ class Registrant:
 
 
 @dataclass
-class RegistrantPage:
+class RegistrantPage(Paged):
     registrants: list[Registrant]
     total: int
     page: int
     per_page: int
-
-    @property
-    def pages(self) -> int:
-        return max(math.ceil(self.total / self.per_page), 1)
-
-    @property
-    def has_previous(self) -> bool:
-        return self.page > 1
-
-    @property
-    def has_next(self) -> bool:
-        return self.page < self.pages
-
-    @property
-    def first_number(self) -> int:
-        return (self.page - 1) * self.per_page + 1 if self.total else 0
-
-    @property
-    def last_number(self) -> int:
-        return min(self.page * self.per_page, self.total)
 
 
 def search_words(query: str | None) -> list[str]:

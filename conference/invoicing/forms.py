@@ -8,7 +8,7 @@ from wtforms import DateField, SelectField, StringField, ValidationError
 from wtforms.validators import InputRequired, Length, Optional
 
 from conference.core.money import parse_kroner
-from conference.invoicing.services import StatusFilter
+from conference.invoicing.accounting import StatusFilter
 
 
 def status_choices() -> list[tuple[str, str]]:

@@ -26,10 +26,11 @@ from conference.auth.services import roles_required
 from conference.core.db import db
 from conference.core.i18n import current_language
 from conference.core.money import format_dkk
-from conference.invoicing import services
+from conference.invoicing import accounting, services
+from conference.invoicing.accounting import Period, StatusFilter
 from conference.invoicing.forms import DocumentFilterForm, MarkPaidForm, PeriodForm
 from conference.invoicing.pdf import stored_pdf
-from conference.invoicing.services import InvalidPayment, Period, StatusFilter
+from conference.invoicing.services import InvalidPayment
 from conference.invoicing.ubl import invoice_ubl
 
 bp = Blueprint("invoicing", __name__, url_prefix="/staff/accounting")
@@ -44,7 +45,7 @@ PRIVATE = {"Cache-Control": "private, no-store"}
 
 def _period(form: PeriodForm, today: date) -> Period:
     """The period a (validated) form asks for; what it leaves out, this month fills in."""
-    default = services.default_period(today)
+    default = accounting.default_period(today)
     if not form.validate():
         return default
     start = form.start.data or default.start
@@ -71,19 +72,19 @@ def _quick_links(today: date, endpoint: str, current: Period, **extra) -> list[d
             "url": url_for(endpoint, **_period_args(period, **extra)),
             "current": period == current,
         }
-        for name, period in services.quick_periods(today).items()
+        for name, period in accounting.quick_periods(today).items()
     ]
 
 
 @bp.get("/")
 @roles_required(*VIEWERS)
 def index():
-    today = services.today_in_copenhagen()
+    today = accounting.today_in_copenhagen()
     form = PeriodForm(request.args)
     period = _period(form, today)
     return render_template(
         "invoicing/index.html",
-        overview=services.accounting_overview(today),
+        overview=accounting.accounting_overview(today),
         form=form,
         period=period,
         quick_links=_quick_links(today, "invoicing.documents", period),
@@ -94,11 +95,11 @@ def index():
 @bp.get("/documents")
 @roles_required(*VIEWERS)
 def documents():
-    today = services.today_in_copenhagen()
+    today = accounting.today_in_copenhagen()
     form = DocumentFilterForm(request.args)
     period = _period(form, today)
-    status = form.status.data if form.status.data in services.STATUS_FILTERS else StatusFilter.ALL
-    result = services.list_documents(
+    status = form.status.data if form.status.data in accounting.STATUS_FILTERS else StatusFilter.ALL
+    result = accounting.list_documents(
         period, status, page=request.args.get("page", 1, type=int), today=today
     )
     return render_template(
@@ -121,7 +122,7 @@ def documents():
 def _render_document(
     document_id: int, form: MarkPaidForm, status: int = 200, error: str | None = None
 ):
-    detail = services.document_detail(document_id)
+    detail = accounting.document_detail(document_id)
     return (
         render_template(
             "invoicing/document.html", d=detail, doc=detail.document, form=form, error=error
@@ -141,9 +142,9 @@ def _amount_text(ore: int) -> str:
 @bp.get("/documents/<int:document_id>")
 @roles_required(*VIEWERS)
 def document(document_id: int):
-    detail = services.document_detail(document_id)
+    detail = accounting.document_detail(document_id)
     form = MarkPaidForm(
-        paid_on=services.today_in_copenhagen(),
+        paid_on=accounting.today_in_copenhagen(),
         amount=_amount_text(detail.amount_due_ore) if detail.amount_due_ore else "",
     )
     return _render_document(document_id, form)
@@ -152,12 +153,12 @@ def document(document_id: int):
 @bp.post("/documents/<int:document_id>/payments")
 @roles_required(Role.ACCOUNTING)
 def mark_paid(document_id: int):
-    invoice = services.get_document(document_id)
+    invoice = accounting.get_document(document_id)
     form = MarkPaidForm()
     if not form.validate_on_submit():
         return _render_document(document_id, form, 422)
     try:
-        payment = services.mark_paid(
+        payment = accounting.mark_paid(
             invoice,
             paid_on=form.paid_on.data,
             amount_ore=form.amount_ore,
@@ -194,7 +195,7 @@ def _attachment(data: bytes, filename: str, mimetype: str):
 @bp.get("/documents/<int:document_id>/pdf")
 @roles_required(*VIEWERS)
 def document_pdf(document_id: int):
-    document = services.get_document(document_id)
+    document = accounting.get_document(document_id)
     pdf = stored_pdf(document)
     # A PDF rendered just now is stored for every later download.
     db.session.commit()
@@ -204,7 +205,7 @@ def document_pdf(document_id: int):
 @bp.get("/documents/<int:document_id>/ubl")
 @roles_required(*VIEWERS)
 def document_ubl(document_id: int):
-    document = services.get_document(document_id)
+    document = accounting.get_document(document_id)
     return _attachment(
         invoice_ubl(document), services.invoice_filename(document, "xml"), "application/xml"
     )
@@ -213,29 +214,29 @@ def document_ubl(document_id: int):
 @bp.get("/overdue")
 @roles_required(*VIEWERS)
 def overdue():
-    today = services.today_in_copenhagen()
-    result = services.overdue_invoices(page=request.args.get("page", 1, type=int), today=today)
+    today = accounting.today_in_copenhagen()
+    result = accounting.overdue_invoices(page=request.args.get("page", 1, type=int), today=today)
     return render_template("invoicing/overdue.html", result=result, today=today)
 
 
 @bp.get("/vat")
 @roles_required(*VIEWERS)
 def vat():
-    today = services.today_in_copenhagen()
+    today = accounting.today_in_copenhagen()
     form = PeriodForm(request.args)
     period = _period(form, today)
     return render_template(
         "invoicing/vat.html",
         form=form,
         period=period,
-        report=services.vat_totals(period),
+        report=accounting.vat_totals(period),
         quick_links=_quick_links(today, "invoicing.vat", period),
         period_args=_period_args(period),
     )
 
 
 def _export_period() -> Period:
-    return _period(PeriodForm(request.args), services.today_in_copenhagen())
+    return _period(PeriodForm(request.args), accounting.today_in_copenhagen())
 
 
 @bp.get("/ledger.csv")
@@ -243,7 +244,7 @@ def _export_period() -> Period:
 def ledger_csv():
     period = _export_period()
     return Response(
-        services.ledger_csv(period).encode("utf-8"),
+        accounting.ledger_csv(period).encode("utf-8"),
         headers={
             "Content-Disposition": f'attachment; filename="ledger_{period.slug}.csv"',
             **PRIVATE,
@@ -257,7 +258,7 @@ def ledger_csv():
 def ledger_xlsx():
     period = _export_period()
     return _attachment(
-        services.ledger_xlsx(period),
+        accounting.ledger_xlsx(period),
         f"ledger_{period.slug}.xlsx",
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     )
@@ -269,14 +270,14 @@ def archive():
     period = _export_period()
 
     def batches():
-        for entries in services.archive_batches(period):
+        for entries in accounting.archive_batches(period):
             # PDFs rendered for this batch are stored, and no transaction (on
             # SQLite: no write lock) stays open while the client reads.
             db.session.commit()
             yield entries
 
     return Response(
-        stream_with_context(services.zip_stream(batches())),
+        stream_with_context(accounting.zip_stream(batches())),
         headers={
             "Content-Disposition": f'attachment; filename="documents_{period.slug}.zip"',
             **PRIVATE,

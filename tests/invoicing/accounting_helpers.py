@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from conference.core.db import db, utcnow
+from conference.invoicing.accounting import Period
 from conference.invoicing.models import Invoice
 from conference.invoicing.services import (
     InvoiceLine,
-    Period,
     invoice_for_order,
     issue_credit_note,
     local_date_of,

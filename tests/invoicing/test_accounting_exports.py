@@ -14,8 +14,8 @@ from lxml import etree
 from openpyxl import load_workbook
 
 from conference.core.db import db
+from conference.invoicing.accounting import Period, ledger, vat_totals, zip_stream
 from conference.invoicing.models import InvoiceFile
-from conference.invoicing.services import Period, ledger, vat_totals, zip_stream
 from tests.invoicing.accounting_helpers import (
     credit,
     days_ago,

@@ -10,16 +10,15 @@ from sqlalchemy import func, select
 
 from conference.core.db import db
 from conference.core.models import AuditEvent
-from conference.invoicing.models import InvoicePayment
-from conference.invoicing.services import (
+from conference.invoicing.accounting import (
     Period,
     accounting_overview,
-    amount_due,
-    document_status,
     list_documents,
     overdue_invoices,
     quick_periods,
 )
+from conference.invoicing.models import InvoicePayment
+from conference.invoicing.services import amount_due, document_status
 from conference.registration.models import Order
 from tests.invoicing.accounting_helpers import make_documents, staff_client
 
