@@ -69,6 +69,7 @@ def _register_models() -> None:
     from conference.mail import models as _mail  # noqa: F401
     from conference.payments import models as _payments  # noqa: F401
     from conference.registration import models as _registration  # noqa: F401
+    from conference.transfers import models as _transfers  # noqa: F401
 
 
 def _init_login(app: Flask) -> None:
@@ -91,11 +92,13 @@ def _init_login(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from conference.auth.views import bp as auth_bp
     from conference.backoffice.views import bp as backoffice_bp
+    from conference.checkin.views import bp as checkin_bp
     from conference.events.views import bp as events_bp
     from conference.invoicing.views import bp as invoicing_bp
     from conference.mail.views import bp as mail_bp
     from conference.payments.views import bp as payments_bp
     from conference.registration.views import bp as registration_bp
+    from conference.transfers.views import bp as transfers_bp
 
     for blueprint in (
         events_bp,
@@ -105,6 +108,8 @@ def _register_blueprints(app: Flask) -> None:
         invoicing_bp,
         mail_bp,
         payments_bp,
+        transfers_bp,
+        checkin_bp,
     ):
         app.register_blueprint(blueprint)
 

@@ -59,6 +59,11 @@ class Edition(db.Model):
     few_places_threshold: Mapped[int] = mapped_column(Integer, default=25)
     max_group_size: Mapped[int] = mapped_column(Integer, default=20)
     offer_valid_hours: Mapped[int] = mapped_column(Integer, default=48)
+    #: A transfer to an e-mail domain outside the booker's organisation: "allow"
+    #: (after a warning) or "approval" (waits for an organiser).
+    transfer_outside_domain: Mapped[str] = mapped_column(
+        String(20), default="approval", server_default="approval"
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
     quotas: Mapped[list[Quota]] = relationship(back_populates="edition", order_by="Quota.id")

@@ -5,84 +5,34 @@ rendered the first time someone needs it and its bytes are kept in
 ``InvoiceFile``; downloads and mail attachments serve those bytes. An issued
 document never changes, so neither does its PDF.
 
-WeasyPrint may only read what we ship: ``data:`` URIs and files inside the
-app's static folder. Everything printed on an invoice is text typed by buyers
-and organisers, and an HTML invoice must never make the server fetch a URL or
-read a file on its behalf.
+WeasyPrint may only read what we ship (see ``conference.core.pdf``, whose
+font configuration and URL fetcher tickets and badges share).
 """
 
 from __future__ import annotations
 
-import mimetypes
-import threading
 from decimal import Decimal
-from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
-from flask import current_app, render_template
+from flask import render_template
 from flask_babel import force_locale, format_percent
 from flask_babel import gettext as _
 from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from weasyprint import CSS, HTML
-from weasyprint.text.fonts import FontConfiguration
-from weasyprint.urls import URLFetcher, URLFetcherResponse, path2url
 
 from conference.core.db import db, utcnow
 from conference.core.i18n import babel_locale
+from conference.core.pdf import (  # noqa: F401 - FONT_CONFIG and the fetcher are this module's API too
+    FONT_CONFIG,
+    StaticOnlyFetcher,
+    render_pdf,
+    static_fetcher,
+)
 from conference.invoicing.models import Invoice, InvoiceFile
 
 TEMPLATE = "invoicing/invoice_pdf.html"
 STYLESHEET = "css/invoice_pdf.css"
-
-# Building a FontConfiguration asks Fontconfig for every installed font: done
-# once per process, not once per invoice.
-FONT_CONFIG = FontConfiguration()
-
-# The shared font configuration holds one Pango font map, and Pango font maps
-# are not safe to use from two threads at once (gunicorn runs gthread workers).
-# Renders are rare (once per document), so taking turns costs nothing.
-_RENDER_LOCK = threading.Lock()
-
-
-class StaticOnlyFetcher(URLFetcher):
-    """Fetches ``data:`` URIs and files under one folder; refuses everything else.
-
-    WeasyPrint catches the ``ValueError`` of a refused URL, logs it and renders
-    the document without that resource.
-    """
-
-    def __init__(self, static_folder: str | Path) -> None:
-        super().__init__(allowed_protocols={"data"}, allow_redirects=False, timeout=1)
-        self.static_folder = Path(static_folder).resolve()
-        self.base_url = path2url(str(self.static_folder) + "/")
-
-    def fetch(self, url: str, headers=None) -> URLFetcherResponse:
-        scheme = urlsplit(url).scheme.lower()
-        if scheme == "data":
-            return super().fetch(url, headers)
-        if scheme == "file":
-            return self._static_file(url)
-        raise ValueError(f"only data: URIs and static files may be fetched, not {url[:80]!r}")
-
-    def _static_file(self, url: str) -> URLFetcherResponse:
-        parts = urlsplit(url)
-        if parts.netloc not in ("", "localhost"):
-            raise ValueError(f"not a local file: {url[:80]!r}")
-        # resolve() follows "..", symlinks included, before the containment check.
-        path = Path(unquote(parts.path)).resolve()
-        if not path.is_relative_to(self.static_folder) or not path.is_file():
-            raise ValueError(f"not a static file: {url[:80]!r}")
-        media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        return URLFetcherResponse(
-            path2url(str(path)), path.read_bytes(), headers={"Content-Type": media_type}
-        )
-
-
-def static_fetcher() -> StaticOnlyFetcher:
-    return StaticOnlyFetcher(current_app.static_folder)
 
 
 def _page_of_pages() -> Markup:
@@ -113,27 +63,9 @@ def invoice_html(invoice: Invoice) -> str:
         )
 
 
-# Parsed once per static folder: parsing the stylesheet is a tenth of a render.
-_stylesheets: dict[Path, CSS] = {}
-
-
-def _stylesheet(fetcher: StaticOnlyFetcher) -> CSS:
-    stylesheet = _stylesheets.get(fetcher.static_folder)
-    if stylesheet is None:
-        stylesheet = CSS(
-            url=fetcher.base_url + STYLESHEET, url_fetcher=fetcher, font_config=FONT_CONFIG
-        )
-        _stylesheets[fetcher.static_folder] = stylesheet
-    return stylesheet
-
-
 def render_invoice_pdf(invoice: Invoice) -> bytes:
     """Render the PDF of an issued invoice or credit note (A4, fonts subset)."""
-    html = invoice_html(invoice)
-    fetcher = static_fetcher()
-    with _RENDER_LOCK:
-        document = HTML(string=html, base_url=fetcher.base_url, url_fetcher=fetcher)
-        return document.write_pdf(stylesheets=[_stylesheet(fetcher)], font_config=FONT_CONFIG)
+    return render_pdf(invoice_html(invoice), STYLESHEET)
 
 
 def stored_pdf(invoice: Invoice) -> bytes:

@@ -54,7 +54,8 @@ def invoice_attachment(invoice_id: int, filename: str) -> dict:
 
 
 def attachment_data(item: dict) -> bytes:
-    """The bytes of an outbox attachment: stored inline, or an invoice's stored PDF."""
+    """The bytes of an outbox attachment: stored inline, an invoice's stored PDF, or a
+    ticket PDF rendered from the snapshot taken when the mail was queued."""
     if "invoice_id" in item:
         from conference.invoicing.models import Invoice
         from conference.invoicing.pdf import stored_pdf
@@ -63,6 +64,10 @@ def attachment_data(item: dict) -> bytes:
         if invoice is None:
             raise NotFound(f"invoice {item['invoice_id']} of an attachment does not exist")
         return stored_pdf(invoice)
+    if "ticket" in item:
+        from conference.checkin.services import ticket_pdf_from_snapshot
+
+        return ticket_pdf_from_snapshot(item["ticket"])
     return base64.b64decode(item["data_b64"])
 
 

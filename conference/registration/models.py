@@ -128,6 +128,11 @@ class Attendee(db.Model):
     #: What the ticket's QR identifies (signed); rotated when the place changes hands.
     ticket_code: Mapped[str] = mapped_column(String(40), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    #: Raised by every transfer, which is a conditional write on it (see transfers).
+    ticket_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    #: Set once, by a conditional write, when the holder is checked in at the door.
+    checked_in_at: Mapped[datetime | None] = mapped_column(DateTime)
+    checked_in_by: Mapped[str | None] = mapped_column(String(80))
 
     order: Mapped[Order] = relationship(back_populates="attendees")
     ticket_type: Mapped[TicketType] = relationship()

@@ -50,6 +50,7 @@ from conference.registration import services
 from conference.registration.forms import MAX_GROUP_SIZE, RegistrationForm
 from conference.registration.models import OrderStatus, PaymentMethod, WaitingStatus
 from conference.registration.services import InvalidBooking
+from conference.transfers.services import transfer_open
 
 bp = Blueprint("registration", __name__)
 
@@ -451,7 +452,16 @@ def join_waiting_list(slug: str):
 @bp.get("/m/<token>")
 @limiter.limit(_manage_limit)
 def manage(token: str):
-    view = services.find_by_manage_token(token)
+    try:
+        view = services.find_by_manage_token(token)
+    except NotFound:
+        # An old holder's link after a transfer says so instead of "not valid".
+        from conference.transfers.views import handed_on_page
+
+        page = handed_on_page(token)
+        if page is None:
+            raise
+        return page
     order = view.order
     _speak_language_of(order.language)
     attendees = view.visible_attendees
@@ -465,6 +475,7 @@ def manage(token: str):
             token=token,
             is_new=view.is_booker and request.args.get("new") == "1",
             language=current_language(),
+            transfer_open=transfer_open(order.edition),
         )
     )
     return _private(response)

@@ -1,0 +1,1 @@
+"""The door: tickets (QR, PDF), check-in and name badges."""

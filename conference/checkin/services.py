@@ -1,0 +1,350 @@
+"""Tickets, the door and name badges.
+
+A ticket's QR carries the place's ticket code signed with the app's key
+(``sign_ticket_code``): it identifies the place and nothing else. Checking in
+is one conditional write on the attendee row::
+
+    UPDATE attendee SET checked_in_at = :now, checked_in_by = :who
+    WHERE id = :id AND ticket_code = :code AND status = 'confirmed'
+      AND checked_in_at IS NULL
+
+A second scan finds ``checked_in_at`` set and is refused with the time of the
+first. A transfer rotates ``ticket_code`` and requires ``checked_in_at IS NULL``
+on the same row, so a scan racing a transfer ends in exactly one of them: the
+old QR admitted (and the transfer refused), or the transfer made (and the old
+QR refused as transferred).
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import io
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+import segno
+from flask import render_template
+from flask_babel import force_locale
+from flask_babel import gettext as _
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm import joinedload
+
+from conference.core.db import db, utcnow
+from conference.core.errors import NotFound
+from conference.core.i18n import babel_locale
+from conference.core.pdf import render_pdf
+from conference.core.security import sign_ticket_code, unsign_ticket_code
+from conference.core.services import record_audit
+from conference.events.models import Edition, TicketType
+from conference.registration.models import Attendee, AttendeeStatus, Order, OrderStatus
+from conference.transfers.services import transfer_for_old_ticket_code
+
+TICKET_STYLESHEET = "css/ticket_pdf.css"
+BADGE_STYLESHEET = "css/badges_pdf.css"
+MAX_SEARCH_RESULTS = 25
+MAX_PAYLOAD_LENGTH = 500
+
+
+class ScanResult(enum.StrEnum):
+    ADMITTED = "admitted"
+    ALREADY_CHECKED_IN = "already_checked_in"
+    TRANSFERRED = "transferred"
+    CANCELLED = "cancelled"
+    NOT_CONFIRMED = "not_confirmed"
+    OTHER_EDITION = "other_edition"
+    UNKNOWN = "unknown"
+
+
+@dataclass
+class CheckInAnswer:
+    result: ScanResult
+    attendee: Attendee | None = None
+    #: The first check-in (ADMITTED: now; ALREADY_CHECKED_IN: the earlier one).
+    checked_in_at: datetime | None = None
+
+    @property
+    def admitted(self) -> bool:
+        return self.result is ScanResult.ADMITTED
+
+
+# --- tickets --------------------------------------------------------------------
+
+
+def ticket_payload(attendee: Attendee) -> str:
+    """What the ticket's QR code says: the signed ticket code."""
+    return sign_ticket_code(attendee.ticket_code)
+
+
+def ticket_snapshot(attendee: Attendee, language: str) -> dict:
+    """What a ticket PDF prints, frozen now (a mail attachment is rendered later)."""
+    order = attendee.order
+    return {
+        "edition_id": order.edition_id,
+        "language": language,
+        "reference": order.reference,
+        "name": attendee.name,
+        "job_title": attendee.job_title,
+        "organisation": order.organisation,
+        "ticket_type": attendee.ticket_type.display_name(language),
+        "payload": ticket_payload(attendee),
+    }
+
+
+def ticket_filename(snapshot: dict) -> str:
+    safe = re.sub(r"[^A-Za-z0-9]+", "-", snapshot["name"]).strip("-")[:40] or "ticket"
+    return f"ticket-{snapshot['reference']}-{safe}.pdf"
+
+
+def ticket_pdf_attachment(attendee: Attendee, language: str) -> dict:
+    """An outbox attachment that is this ticket's PDF, rendered when the mail is built."""
+    snapshot = ticket_snapshot(attendee, language)
+    return {
+        "filename": ticket_filename(snapshot),
+        "content_type": "application/pdf",
+        "ticket": snapshot,
+    }
+
+
+def _svg_data_uri(svg: str) -> str:
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
+
+
+def _qr_data_uri(payload: str) -> str:
+    out = io.BytesIO()
+    segno.make(payload, error="m", micro=False).save(
+        out, kind="svg", scale=1, border=4, omitsize=True, nl=False
+    )
+    return _svg_data_uri(out.getvalue().decode("utf-8"))
+
+
+def ticket_pdf_from_snapshot(snapshot: dict) -> bytes:
+    """The one-page ticket: event, holder, ticket type and the QR code."""
+    edition = db.session.get(Edition, snapshot["edition_id"])
+    if edition is None:
+        raise NotFound(f"edition {snapshot['edition_id']} of a ticket does not exist")
+    language = snapshot.get("language", "da")
+    with force_locale(babel_locale(language)):
+        html = render_template(
+            "checkin/ticket_pdf.html",
+            edition=edition,
+            ticket=snapshot,
+            qr=_qr_data_uri(snapshot["payload"]),
+            language=language,
+        )
+    return render_pdf(html, TICKET_STYLESHEET)
+
+
+def ticket_pdf(attendee: Attendee, language: str) -> bytes:
+    return ticket_pdf_from_snapshot(ticket_snapshot(attendee, language))
+
+
+# --- the door -------------------------------------------------------------------
+
+
+def check_in_payload(
+    edition: Edition, payload: str, *, actor: str, now: datetime | None = None
+) -> CheckInAnswer:
+    """Check in the place a scanned (or typed) QR payload names."""
+    payload = (payload or "").strip()
+    code = unsign_ticket_code(payload) if 0 < len(payload) <= MAX_PAYLOAD_LENGTH else None
+    if code is None:
+        return CheckInAnswer(ScanResult.UNKNOWN)
+    return check_in_code(edition, code, actor=actor, now=now)
+
+
+def check_in_code(
+    edition: Edition, code: str, *, actor: str, now: datetime | None = None
+) -> CheckInAnswer:
+    now = now or utcnow()
+    attendee = db.session.scalar(
+        select(Attendee)
+        .where(Attendee.ticket_code == code)
+        .options(joinedload(Attendee.order), joinedload(Attendee.ticket_type))
+    )
+    if attendee is None:
+        transfer = transfer_for_old_ticket_code(code)
+        if transfer is not None and transfer.edition_id == edition.id:
+            return CheckInAnswer(ScanResult.TRANSFERRED)
+        return CheckInAnswer(ScanResult.UNKNOWN)
+    order = attendee.order
+    if order.edition_id != edition.id:
+        return CheckInAnswer(ScanResult.OTHER_EDITION)
+    refusal = _refusal(attendee, code)
+    if refusal is not None:
+        return refusal
+    result = db.session.execute(
+        update(Attendee)
+        .where(
+            Attendee.id == attendee.id,
+            Attendee.ticket_code == code,
+            Attendee.status == AttendeeStatus.CONFIRMED,
+            Attendee.checked_in_at.is_(None),
+        )
+        .values(checked_in_at=now, checked_in_by=actor)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(attendee)
+    if result.rowcount != 1:
+        # Someone was faster: another scan of the same ticket, or a transfer.
+        return _refusal(attendee, code) or CheckInAnswer(ScanResult.UNKNOWN)
+    record_audit(actor, "attendee.checked_in", "attendee", attendee.id, order=order.reference)
+    return CheckInAnswer(ScanResult.ADMITTED, attendee, now)
+
+
+def _refusal(attendee: Attendee, code: str) -> CheckInAnswer | None:
+    if attendee.ticket_code != code:
+        return CheckInAnswer(ScanResult.TRANSFERRED)
+    cancelled = attendee.order.status == OrderStatus.CANCELLED
+    if attendee.status != AttendeeStatus.CONFIRMED or cancelled:
+        return CheckInAnswer(ScanResult.CANCELLED, attendee)
+    if attendee.order.status != OrderStatus.CONFIRMED:
+        return CheckInAnswer(ScanResult.NOT_CONFIRMED, attendee)
+    if attendee.checked_in_at is not None:
+        return CheckInAnswer(ScanResult.ALREADY_CHECKED_IN, attendee, attendee.checked_in_at)
+    return None
+
+
+@dataclass(frozen=True)
+class DoorCounts:
+    arrived: int
+    expected: int
+
+    @property
+    def missing(self) -> int:
+        return max(self.expected - self.arrived, 0)
+
+
+def _expected_places(edition_id: int):
+    return and_(
+        Order.edition_id == edition_id,
+        Order.status == OrderStatus.CONFIRMED,
+        Attendee.status == AttendeeStatus.CONFIRMED,
+    )
+
+
+def door_counts(edition: Edition) -> DoorCounts:
+    row = db.session.execute(
+        select(func.count(Attendee.id), func.count(Attendee.checked_in_at))
+        .join(Attendee.order)
+        .where(_expected_places(edition.id))
+    ).one()
+    return DoorCounts(arrived=int(row[1] or 0), expected=int(row[0] or 0))
+
+
+def _like(word: str) -> str:
+    escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _search_filter(query: str | None):
+    conditions = []
+    for word in (query or "").split()[:6]:
+        pattern = _like(word[:100])
+        conditions.append(
+            or_(
+                Attendee.name.ilike(pattern, escape="\\"),
+                Attendee.email.ilike(pattern, escape="\\"),
+                Order.organisation.ilike(pattern, escape="\\"),
+                Order.reference.ilike(pattern, escape="\\"),
+            )
+        )
+    return conditions
+
+
+def search_places(edition: Edition, query: str) -> list[Attendee]:
+    """Places of the edition matching every word (name, e-mail, organisation, reference)."""
+    conditions = _search_filter(query)
+    if not conditions:
+        return []
+    return list(
+        db.session.scalars(
+            select(Attendee)
+            .join(Attendee.order)
+            .where(Order.edition_id == edition.id, *conditions)
+            .options(joinedload(Attendee.order), joinedload(Attendee.ticket_type))
+            .order_by(Attendee.name, Attendee.id)
+            .limit(MAX_SEARCH_RESULTS)
+        )
+    )
+
+
+# --- name badges ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Badge:
+    name: str
+    job_title: str
+    organisation: str
+    ticket_type: str
+
+
+def badge_list(
+    edition: Edition,
+    *,
+    ticket_type_id: int | None = None,
+    query: str | None = None,
+    arrival: str = "",
+    language: str = "da",
+) -> list[Badge]:
+    """Badges for the edition's confirmed places, by organisation then name.
+
+    ``arrival``: "" (all), "arrived" or "not_arrived".
+    """
+    statement = (
+        select(Attendee, Order, TicketType)
+        .join(Attendee.order)
+        .join(Attendee.ticket_type)
+        .where(_expected_places(edition.id), *_search_filter(query))
+        .order_by(Order.organisation, Attendee.name, Attendee.id)
+    )
+    if ticket_type_id:
+        statement = statement.where(Attendee.ticket_type_id == ticket_type_id)
+    if arrival == "arrived":
+        statement = statement.where(Attendee.checked_in_at.is_not(None))
+    elif arrival == "not_arrived":
+        statement = statement.where(Attendee.checked_in_at.is_(None))
+    return [
+        Badge(
+            name=row.Attendee.name,
+            job_title=row.Attendee.job_title,
+            organisation=row.Order.organisation,
+            ticket_type=row.TicketType.display_name(language),
+        )
+        for row in db.session.execute(statement)
+    ]
+
+
+BADGES_PER_PAGE = 8  # 2 x 4 on A4
+
+
+def badges_pdf(edition: Edition, badges: list[Badge], language: str) -> bytes:
+    pages = [badges[i : i + BADGES_PER_PAGE] for i in range(0, len(badges), BADGES_PER_PAGE)]
+    html = render_template(
+        "checkin/badges_pdf.html",
+        edition=edition,
+        pages=pages or [[]],
+        language=language,
+    )
+    return render_pdf(html, BADGE_STYLESHEET)
+
+
+def describe(answer: CheckInAnswer) -> str:
+    """The reason of an answer in words, for the door (text, not just colour)."""
+    if answer.result is ScanResult.ADMITTED:
+        return _("Checked in. Welcome!")
+    if answer.result is ScanResult.ALREADY_CHECKED_IN:
+        from flask_babel import format_time
+
+        return _("Already checked in at %(time)s.", time=format_time(answer.checked_in_at, "short"))
+    if answer.result is ScanResult.TRANSFERRED:
+        return _("This ticket was transferred to another person. It is no longer valid.")
+    if answer.result is ScanResult.CANCELLED:
+        return _("This place is cancelled.")
+    if answer.result is ScanResult.NOT_CONFIRMED:
+        return _("This registration is not confirmed (not paid).")
+    if answer.result is ScanResult.OTHER_EDITION:
+        return _("This ticket is for another edition of the conference.")
+    return _("Unknown ticket.")

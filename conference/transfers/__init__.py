@@ -1,0 +1,1 @@
+"""Handing a place to a colleague: transfers, their approval and their history."""
