@@ -176,7 +176,7 @@ def test_long_document_breaks_onto_pages_with_footer_on_each(public_invoice):
     for page in range(1, pages + 1):
         assert f"Side {page} af {pages}" in text
     # The column heads repeat on every page the lines run over.
-    assert text.count("DESCRIPTION") == pages
+    assert text.count("BESKRIVELSE") == pages
 
 
 # --- the URL fetcher ------------------------------------------------------------------
