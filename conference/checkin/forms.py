@@ -14,7 +14,11 @@ class ScanForm(FlaskForm):
 
     code = StringField(
         _l("Ticket code"),
-        validators=[InputRequired(_l("Scan a ticket or search for a name.")), Length(max=500)],
+        validators=[
+            InputRequired(_l("Scan a ticket or search for a name.")),
+            # Longer than any ticket: refused by the service as an unknown ticket.
+            Length(max=4000),
+        ],
         render_kw={"autocomplete": "off", "autocapitalize": "off", "spellcheck": "false"},
     )
 
