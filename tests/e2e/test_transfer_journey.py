@@ -1,0 +1,87 @@
+"""A place changes hands in a real browser, and the door knows at once.
+
+The old holder transfers from the ticket e-mail's link, the new holder opens
+the link in their e-mail, and at check-in the old QR code is refused and the
+new one accepted. The QR payload is typed into the code field, as a hand
+scanner does (the camera path needs a camera).
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from conference.checkin.services import ticket_payload
+from conference.core.db import db
+from conference.mail.models import OutboxMessage
+from conference.registration.models import Attendee
+from conference.registration.services import place_order
+from tests.auth.helpers import PASSWORD, make_staff
+from tests.conftest import booking_details
+
+
+def _link_in_mail(kind: str, to: str) -> str:
+    body = db.session.scalar(
+        select(OutboxMessage.body_text)
+        .where(OutboxMessage.kind == kind, OutboxMessage.to_address == to)
+        .order_by(OutboxMessage.id.desc())
+    )
+    db.session.rollback()  # SQLite: never hold the write lock while the server works
+    assert body, f"no {kind} mail to {to}"
+    return re.search(r"http://\S+/m/[A-Za-z0-9_-]+", body).group(0)
+
+
+def test_old_holder_transfers_new_holder_gets_in_old_qr_is_refused(live_server, page, edition):
+    placed = place_order(edition, booking_details(edition, 2))
+    db.session.commit()
+    attendee_id = placed.order.attendees[0].id
+    old_payload = ticket_payload(placed.order.attendees[0])
+    make_staff("door@example.dk", "checkin")
+    slug = edition.slug
+    # SQLite: every transaction takes the write lock, so the test thread holds none
+    # (not even by reading an expired attribute) while the server works.
+    db.session.rollback()
+
+    # The old holder opens the ticket e-mail's link and hands the place on.
+    page.goto(_link_in_mail("ticket", "kollega1@aarhus.dk") + "?lang=en")
+    assert "Kollega 1" in page.inner_text("main")
+    page.click("a.transfer-link")
+    page.fill("#name", "Mads Madsen")
+    page.fill("#email", "mads@aarhus.dk")
+    page.fill("#job_title", "Projektleder")
+    page.click("#transfer-form button[type=submit]")
+    page.wait_for_selector("#handed-on")
+    assert "Mads Madsen" in page.inner_text("#handed-on")
+    assert page.locator("img[src*='/qr/']").count() == 0
+
+    # The new holder opens the link in their e-mail and sees their own ticket.
+    page.goto(_link_in_mail("transfer_ticket", "mads@aarhus.dk"))
+    text = page.inner_text("main")
+    assert "Mads Madsen" in text and "Kollega 1" not in text
+    assert page.locator("img[src*='/qr/']").count() == 1
+    new_payload = ticket_payload(db.session.get(Attendee, attendee_id))
+    db.session.rollback()
+    assert new_payload != old_payload
+
+    # At the door: the old QR is red, the new one green.
+    page.goto(f"{live_server}/staff/login?lang=en")
+    page.fill("input[name=email]", "door@example.dk")
+    page.fill("input[name=password]", PASSWORD)
+    page.get_by_role("button", name=re.compile("Log in")).click()
+    page.wait_for_url(re.compile(r"/staff/$"))
+    page.goto(f"{live_server}/staff/e/{slug}/checkin")
+    page.fill("#code", old_payload)
+    page.click("#scan-form button[type=submit]")
+    result = page.locator("#door-result")
+    assert result.get_attribute("data-result") == "transferred"
+    assert "transferred to another person" in result.inner_text()
+    assert "door-refused" in result.get_attribute("class")
+
+    page.fill("#code", new_payload)
+    page.click("#scan-form button[type=submit]")
+    result = page.locator("#door-result")
+    assert result.get_attribute("data-result") == "admitted"
+    assert "Mads Madsen" in result.inner_text() and "Aarhus Kommune" in result.inner_text()
+    assert "door-ok" in result.get_attribute("class")
+    assert re.search(r"1\s*/\s*2", page.inner_text("#door-counts"))
