@@ -100,7 +100,7 @@ def test_badges_for_everyone_eight_to_a_page(client, edition):
             assert f"Person {n}{index}" in text
     # The organiser's language (English, chosen at the login).
     assert "Digitaliseringskonsulent" in text and "Participant" in text
-    assert "MUNICIPAL DIGITALISATION CONFERENCE" in text
+    assert "MUNICIPAL DIGITALISATION" in text
 
 
 def test_badges_for_a_filter(client, placed, edition):
