@@ -23,6 +23,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from stdnum import ean as gs1
 from stdnum.dk import cvr as dk_cvr
 
+from conference.checkin.services import ticket_pdf_attachment
 from conference.core.db import db, utcnow
 from conference.core.errors import DomainError, NotEnoughPlaces, NotFound, RegistrationClosed
 from conference.core.money import vat_of
@@ -536,20 +537,21 @@ def _order_mails(
     ]
     calendar = calendar_attachment(edition, language)
     for attendee, token in zip(order.attendees, attendee_tokens, strict=True):
-        mails.append(
-            prepare_mail(
-                "ticket",
-                attendee.email,
-                "ticket",
-                language,
-                attachments=[calendar],
-                order=order,
-                edition=edition,
-                attendee=attendee,
-                ticket_type=ticket_type,
-                manage_url=public_url("registration.manage", token=token),
-            )
+        ticket = prepare_mail(
+            "ticket",
+            attendee.email,
+            "ticket",
+            language,
+            attachments=[calendar],
+            order=order,
+            edition=edition,
+            attendee=attendee,
+            ticket_type=ticket_type,
+            manage_url=public_url("registration.manage", token=token),
         )
+        # The ticket PDF with its QR code: rendered by the outbox worker, not here.
+        ticket.attachments = [*ticket.attachments, ticket_pdf_attachment(attendee, language)]
+        mails.append(ticket)
     return mails
 
 

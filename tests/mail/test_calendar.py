@@ -28,7 +28,9 @@ def test_ticket_carries_a_calendar_file_with_the_event_in_utc(edition):
     (invoice_pdf,) = outbox("order_confirmation")[0].attachments
     assert invoice_pdf["content_type"] == "application/pdf"
     for ticket in tickets:
-        (attachment,) = ticket.attachments
+        # The calendar file, then the ticket PDF (rendered when the mail is sent).
+        attachment, ticket_pdf = ticket.attachments
+        assert ticket_pdf["content_type"] == "application/pdf"
         assert attachment["filename"].endswith(".ics")
         assert attachment["content_type"].startswith("text/calendar")
         data = attachment_bytes(ticket)

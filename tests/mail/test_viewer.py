@@ -89,7 +89,9 @@ def test_attachment_and_raw_message_download(app, client, edition):
     assert "attachment" in response.headers["Content-Disposition"]
     calendar = icalendar.Calendar.from_ical(response.data)
     assert str(next(iter(calendar.walk("VEVENT")))["summary"]) == edition.name
-    assert client.get(f"/_outbox/{ticket.id}/attachments/1").status_code == 404
+    ticket_pdf = client.get(f"/_outbox/{ticket.id}/attachments/1")
+    assert ticket_pdf.mimetype == "application/pdf" and ticket_pdf.data.startswith(b"%PDF")
+    assert client.get(f"/_outbox/{ticket.id}/attachments/2").status_code == 404
     assert client.get("/_outbox/999999").status_code == 404
 
     raw = client.get(f"/_outbox/{ticket.id}/eml")
