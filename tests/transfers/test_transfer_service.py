@@ -315,3 +315,20 @@ def test_the_old_manage_token_is_stored_only_hashed(placed):
     assert result.transfer.old_manage_token_hash == hash_token(old_token)
     stored = db.session.scalars(select(PlaceTransfer.old_manage_token_hash)).all()
     assert old_token not in stored
+
+
+def test_the_confirmations_say_when_the_organiser_made_or_approved_it(edition):
+    from conference.registration.services import place_order
+    from tests.conftest import booking_details
+
+    placed = place_order(edition, booking_details(edition, 2, language="en"))
+    db.session.commit()
+    first, second = placed.order.attendees
+    organiser_transfer(first, colleague(), expected_version=1, actor="staff:9")
+    pending = _transfer(second, colleague("Ole", "ole@gmail.com"), confirmed_outside=True)
+    approve_transfer(pending.transfer, actor="staff:9")
+    db.session.commit()
+    by_old_holder = {m.to_address: m.body_text for m in outbox("transfer_confirmation")}
+    assert "The organiser made this transfer." in by_old_holder["kollega1@aarhus.dk"]
+    assert "The organiser has approved the transfer." in by_old_holder["kollega2@aarhus.dk"]
+    assert "approved" not in by_old_holder["kollega1@aarhus.dk"]
