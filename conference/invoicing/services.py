@@ -65,15 +65,26 @@ class Totals:
         return self.net_ore + self.vat_ore
 
 
-def document_totals(lines: list[InvoiceLine]) -> Totals:
-    """Net per VAT rate, VAT computed once per rate on that total (not per line)."""
+def document_totals(
+    lines: list[InvoiceLine], *, earlier: dict[int, tuple[int, int]] | None = None
+) -> Totals:
+    """Net per VAT rate, VAT computed once per rate on that total (not per line).
+
+    ``earlier``: per rate, the (net, VAT) that earlier credit notes of the same
+    invoice took back. A credit note's VAT is then the VAT of everything credited
+    so far less what was credited before, so partial credit notes add up to the
+    invoice's VAT to the øre (each rounded on its own, four notes of 999,99 kr.
+    would take back 1 øre more than the invoice charged).
+    """
+    earlier = earlier or {}
     per_rate: dict[int, int] = defaultdict(int)
     for line in lines:
         per_rate[line.vat_percent] += line.net_ore
-    breakdown = [
-        {"vat_percent": rate, "net_ore": net, "vat_ore": vat_of(net, rate)}
-        for rate, net in sorted(per_rate.items(), reverse=True)
-    ]
+    breakdown = []
+    for rate, net in sorted(per_rate.items(), reverse=True):
+        net_before, vat_before = earlier.get(rate, (0, 0))
+        vat = vat_of(net_before + net, rate) - vat_before
+        breakdown.append({"vat_percent": rate, "net_ore": net, "vat_ore": vat})
     return Totals(
         breakdown=breakdown,
         net_ore=sum(b["net_ore"] for b in breakdown),
@@ -196,7 +207,7 @@ def _new_document(
     credited: Invoice | None = None,
 ) -> Invoice:
     edition = order.edition
-    totals = document_totals(lines)
+    totals = document_totals(lines, earlier=_credited_by_rate(credited) if credited else None)
     issued_on = local_date_of(now)
     document = Invoice(
         kind=kind,
@@ -286,7 +297,7 @@ def issue_credit_note(
     if invoice.is_credit_note:
         raise DomainError("a credit note cannot be credited")
     already = credited_total(invoice)
-    asked = document_totals(lines).total_ore
+    asked = document_totals(lines, earlier=_credited_by_rate(invoice)).total_ore
     if asked <= 0 or already + asked > invoice.total_ore:
         raise NothingToCredit(
             _("Nothing left to credit on invoice %(number)s.", number=invoice.number)
@@ -338,6 +349,19 @@ def credit_lines(
         )
         for line in lines
     ]
+
+
+def _credited_by_rate(invoice: Invoice) -> dict[int, tuple[int, int]]:
+    """Per VAT rate, the (net, VAT) that the invoice's credit notes have taken back."""
+    credited: dict[int, tuple[int, int]] = {}
+    breakdowns = db.session.scalars(
+        select(Invoice.vat_breakdown).where(Invoice.credited_invoice_id == invoice.id)
+    )
+    for breakdown in breakdowns:
+        for item in breakdown:
+            net, vat = credited.get(item["vat_percent"], (0, 0))
+            credited[item["vat_percent"]] = (net + item["net_ore"], vat + item["vat_ore"])
+    return credited
 
 
 def credited_total(invoice: Invoice) -> int:

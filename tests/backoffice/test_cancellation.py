@@ -35,7 +35,9 @@ def _taken(edition) -> int:
 
 def _credit_notes() -> list[Invoice]:
     return list(
-        db.session.scalars(select(Invoice).where(Invoice.kind == "credit_note").order_by(Invoice.id))
+        db.session.scalars(
+            select(Invoice).where(Invoice.kind == "credit_note").order_by(Invoice.id)
+        )
     )
 
 
@@ -54,9 +56,7 @@ def test_order_page_shows_places_invoice_and_cancel_forms(organiser, edition):
     assert "Cancel the whole order" in page
 
 
-def test_cancelling_one_place_issues_a_partial_credit_note_and_frees_the_place(
-    organiser, edition
-):
+def test_cancelling_one_place_issues_a_partial_credit_note_and_frees_the_place(organiser, edition):
     order = _order(edition, 3)
     attendee = order.attendees[1]
     assert _taken(edition) == 3
@@ -102,6 +102,32 @@ def test_cancelling_the_rest_credits_exactly_what_is_left(organiser, edition):
     assert first.total_ore + second.total_ore == invoice.total_ore
     assert document_status(invoice) == "credited"
     assert first.number != second.number
+
+
+def test_places_cancelled_one_by_one_credit_the_invoice_to_the_ore(organiser, edition):
+    # 25 % of 999,99 kr. is 249,9975 kr.: rounded per note, four notes would take
+    # back 1.000,00 kr. of VAT against the invoice's 999,99 kr.
+    edition.ticket_types[0].price_net_ore = 99_999
+    db.session.commit()
+    order = _order(edition, 4)
+    invoice = invoice_for_order(order)
+    assert invoice.vat_ore == 99_999
+    for attendee in order.attendees[:3]:
+        assert _cancel(organiser, order, attendee_id=str(attendee.id)).status_code == 302
+    assert _cancel(organiser, order).status_code == 302
+
+    db.session.expire_all()
+    notes = _credit_notes()
+    assert len(notes) == 4
+    assert sum(n.net_ore for n in notes) == invoice.net_ore
+    assert sum(n.vat_ore for n in notes) == invoice.vat_ore
+    assert sum(n.total_ore for n in notes) == invoice.total_ore
+    for note in notes:
+        assert note.total_ore == note.net_ore + note.vat_ore
+        assert abs(note.vat_ore * 4 - note.net_ore) <= 4  # within an øre of 25 %
+    assert document_status(invoice) == "credited"
+    assert db.session.get(Order, order.id).status == "cancelled"
+    assert _taken(edition) == 0
 
 
 def test_cancelling_a_whole_order_at_once_credits_every_line(organiser, edition):

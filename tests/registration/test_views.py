@@ -11,8 +11,8 @@ from conference import create_app
 from conference.core.db import db, utcnow
 from conference.core.security import unsign_ticket_code
 from conference.events.models import Quota
-from conference.mail.models import OutboxMessage
 from conference.invoicing.services import invoice_for_order
+from conference.mail.models import OutboxMessage
 from conference.registration.models import Attendee, Order, WaitingListEntry
 from conference.registration.services import ticket_qr_svg
 from tests.conftest import booking_form, csrf_token_from
