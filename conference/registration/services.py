@@ -1077,6 +1077,13 @@ def _cancel(order: Order, attendees: list[Attendee], *, actor: str, reason: str)
     if not _move_order(order, OrderStatus.CONFIRMED, OrderStatus.CONFIRMED):
         raise DomainError(_("Only a confirmed registration can be cancelled."))
     db.session.refresh(order)
+    # The caller read the places before the lock: a second click on "cancel"
+    # that waited for the first must see what the first committed.
+    db.session.scalars(
+        select(Attendee)
+        .where(Attendee.order_id == order.id)
+        .execution_options(populate_existing=True)
+    ).all()
     attendees = [a for a in attendees if a.status == AttendeeStatus.CONFIRMED]
     if not attendees or any(a.order_id != order.id for a in attendees):
         raise DomainError(_("This place is already cancelled."))
