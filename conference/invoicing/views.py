@@ -48,8 +48,9 @@ def _period(form: PeriodForm, today: date) -> Period:
     default = accounting.default_period(today)
     if not form.validate():
         return default
-    start = form.start.data or default.start
-    end = form.end.data or max(default.end, start)
+    end = form.end.data or max(default.end, form.start.data or default.start)
+    # Only an end date ("everything up to 31 January"): the month it falls in.
+    start = form.start.data or min(default.start, end.replace(day=1))
     return Period(start, end)
 
 

@@ -244,6 +244,17 @@ def test_an_end_before_the_start_is_explained(accountant, documents):
     assert "The end date is before the start date." in page.get_data(as_text=True)
 
 
+@pytest.mark.parametrize(
+    "path", ["/", "/documents", "/vat", "/ledger.csv", "/ledger.xlsx", "/archive.zip"]
+)
+def test_only_an_end_date_means_the_month_it_falls_in(accountant, documents, path):
+    response = accountant.get(f"{ACCOUNTING_PREFIX}{path}", query_string={"end": "2020-01-31"})
+    assert response.status_code == 200
+    if path == "/documents":
+        html = response.get_data(as_text=True)
+        assert "2020" in html and documents.unpaid.number not in html
+
+
 def test_quick_periods():
     from datetime import date
 
