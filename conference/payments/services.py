@@ -514,7 +514,7 @@ def process_event(event: dict, *, now: datetime | None = None) -> str:
     Returns what was done ("duplicate" for a repeat).
     """
     now = now or utcnow()
-    if db.session.get(StripeEvent, event["id"]) is not None:
+    if event_recorded(event["id"]):
         return "duplicate"
     record = StripeEvent(id=event["id"], type=event["type"][:100], received_at=now)
     try:
@@ -539,6 +539,22 @@ def process_event(event: dict, *, now: datetime | None = None) -> str:
         outcome = "ignored"
     record.outcome = outcome
     return outcome
+
+
+def event_recorded(event_id: str) -> bool:
+    """Whether a Stripe event has been applied (its id is stored)."""
+    return db.session.get(StripeEvent, event_id) is not None
+
+
+def order_id_of_event(event: dict) -> int | None:
+    """The order whose Checkout Session a Stripe event is about, if it is one of ours."""
+    obj = (event.get("data") or {}).get("object") or {}
+    stripe_id = obj.get("id") if isinstance(obj, dict) else None
+    if not isinstance(stripe_id, str):
+        return None
+    return db.session.scalar(
+        select(CheckoutSession.order_id).where(CheckoutSession.stripe_id == stripe_id)
+    )
 
 
 # --- asking Stripe ------------------------------------------------------------------

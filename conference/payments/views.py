@@ -137,12 +137,16 @@ def stripe_webhook():
         outcome = services.process_event(event)
         db.session.commit()
     except IntegrityError:
-        # A concurrent delivery of the same event committed first.
         db.session.rollback()
-        outcome = "duplicate"
-    if outcome.startswith("refunded"):
+        if not services.event_recorded(event["id"]):
+            # Not a second delivery of this event: answer 500 so Stripe sends it again.
+            raise
+        outcome = "duplicate"  # a concurrent delivery of the same event committed first
+    order_id = services.order_id_of_event(event)
+    if outcome.startswith("refunded") and order_id is not None:
         try:
-            services.send_pending_refunds()
+            # Only this order's: after an outage, one webhook must not send every refund.
+            services.send_pending_refunds(order_id=order_id)
         except Exception:
             db.session.rollback()
             current_app.logger.exception("Sending refunds after event %s failed", event["id"])

@@ -238,6 +238,22 @@ def test_a_refund_that_fails_is_retried(client, small_edition, stripe_fake):
     assert send_pending_refunds().sent == 0
 
 
+def test_a_webhook_sends_only_its_own_orders_refund(client, small_edition, stripe_fake):
+    first, first_session = start_card_booking(client, small_edition, stripe_fake, count=1)
+    second, second_session = start_card_booking(client, small_edition, stripe_fake, count=1)
+    expire_stale_checkouts(now=utcnow() + timedelta(minutes=21))
+    fill_the_rest(small_edition)
+    stripe_fake.refunds_fail = 1  # Stripe has a hiccup during the first refund
+    deliver(client, make_event("checkout.session.completed", stripe_fake.pay(first_session["id"])))
+    deliver(client, make_event("checkout.session.completed", stripe_fake.pay(second_session["id"])))
+
+    db.session.expire_all()
+    status = {r.order_id: r.status for r in db.session.scalars(select(Refund))}
+    # The first order's failed refund waits for the worker's retry.
+    assert status == {first.id: "failed", second.id: "succeeded"}
+    assert len(stripe_fake.refunds) == 1
+
+
 def test_a_paid_amount_other_than_the_total_is_refunded_and_nothing_confirmed(
     client, edition, stripe_fake
 ):
