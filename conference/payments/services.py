@@ -886,16 +886,20 @@ class CheckoutState(enum.StrEnum):
     REFUNDED = "refunded"
     PROCESSING = "processing"
     RELEASED = "released"
+    CANCELLED = "cancelled"  # paid and confirmed, later cancelled by an organiser
 
 
 def checkout_state(checkout: CheckoutSession) -> CheckoutState:
     """How a card payment stands, in the terms the success and cancel pages use."""
     order = checkout.order
     if checkout.status == CheckoutStatus.COMPLETE:
-        # Paid: either the places are the booker's, or the money went back.
-        return (
-            CheckoutState.PAID if order.status == OrderStatus.CONFIRMED else CheckoutState.REFUNDED
-        )
+        # Paid: the places are the booker's, the money went back because they
+        # were gone, or an organiser cancelled the registration afterwards.
+        if order.status == OrderStatus.CONFIRMED:
+            return CheckoutState.PAID
+        if order.status == OrderStatus.CANCELLED:
+            return CheckoutState.CANCELLED
+        return CheckoutState.REFUNDED
     if order.status == OrderStatus.PENDING_PAYMENT:
         return CheckoutState.PROCESSING
     return CheckoutState.RELEASED

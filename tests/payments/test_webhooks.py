@@ -397,3 +397,8 @@ def test_cancelling_a_card_order_refunds_each_credit_note_and_never_more(
     with pytest.raises(DomainError):
         request_refund(order_by_reference(order.reference), 1, reason="cancelled")
     db.session.rollback()
+
+    # The payment's success page does not claim the places were gone.
+    page = client.get(f"/pay/{session['id']}/done").get_data(as_text=True)
+    assert 'data-state="cancelled"' in page
+    assert "annulleret af arrangøren" in page
