@@ -414,6 +414,9 @@ class DocumentDetail:
     paid_ore: int
     credited_ore: int
     amount_due_ore: int
+    #: Paid by bank transfer and then credited: money the seller must pay back
+    #: by hand (card payments are refunded through Stripe by themselves).
+    to_pay_back_ore: int
     payments: list[InvoicePayment]
     #: Credit notes against an invoice.
     credit_notes: list[Invoice]
@@ -455,6 +458,11 @@ def document_detail(document_id: int, today: date | None = None) -> DocumentDeta
         paid_ore=paid,
         credited_ore=credited,
         amount_due_ore=due,
+        to_pay_back_ore=(
+            max(paid + credited - document.total_ore, 0)
+            if not document.is_credit_note and document.payment_method != "card"
+            else 0
+        ),
         payments=list(document.payments),
         credit_notes=credit_notes,
         credited_invoice=document.credited_invoice,

@@ -379,6 +379,22 @@ def test_mark_an_overdue_invoice_paid(accountant, documents):
     assert "Record payment" not in page
 
 
+def test_a_paid_invoice_credited_afterwards_says_what_to_pay_back(accountant, edition):
+    from conference.registration.services import cancel_attendee
+    from tests.invoicing.conftest import place_invoiced_order
+
+    order, invoice = place_invoiced_order(edition, 3)
+    today = invoice.issued_on
+    assert _pay(accountant, invoice, paid_on=today.isoformat(), amount="9656.25").status_code == 302
+    page = accountant.get(f"{ACCOUNTING_PREFIX}/documents/{invoice.id}").get_data(as_text=True)
+    assert 'id="to-pay-back"' not in page
+
+    cancel_attendee(db.session.get(Order, order.id).attendees[0], actor="staff:1", reason="Syg")
+    db.session.commit()
+    page = accountant.get(f"{ACCOUNTING_PREFIX}/documents/{invoice.id}").get_data(as_text=True)
+    assert 'id="to-pay-back">DKK\xa03,218.75<' in page
+
+
 def test_a_part_payment_leaves_the_rest_due(accountant, documents):
     invoice = documents.overdue
     assert (
