@@ -63,7 +63,7 @@ def test_a_booker_link_cannot_reach_another_orders_places(app, client, edition):
     assert client.get(f"/m/{ours.booker_token}/qr/{own_place}.svg").status_code == 200
 
 
-def test_an_offer_link_of_one_entry_does_not_accept_another(client, small_edition):
+def test_a_guessed_offer_link_opens_and_accepts_nothing(client, small_edition):
     from conference.registration.services import join_waiting_list
 
     edition = small_edition
