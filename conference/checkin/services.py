@@ -21,6 +21,7 @@ import base64
 import enum
 import io
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -92,9 +93,17 @@ def ticket_snapshot(attendee: Attendee, language: str) -> dict:
     }
 
 
+#: Danish letters that do not decompose to ASCII, spelt the Danish way in file names.
+_DANISH_LETTERS = str.maketrans({"æ": "ae", "Æ": "Ae", "ø": "oe", "Ø": "Oe", "å": "aa", "Å": "Aa"})
+
+
 def ticket_filename(snapshot: dict) -> str:
-    safe = re.sub(r"[^A-Za-z0-9]+", "-", snapshot["name"]).strip("-")[:40] or "ticket"
-    return f"ticket-{snapshot['reference']}-{safe}.pdf"
+    """ "Billet-DT2FTMPC-Soeren-Aeroe.pdf": in the ticket's language, ASCII only."""
+    name = unicodedata.normalize("NFKD", snapshot["name"].translate(_DANISH_LETTERS))
+    safe = re.sub(r"[^A-Za-z0-9]+", "-", name.encode("ascii", "ignore").decode()).strip("-")
+    with force_locale(babel_locale(snapshot["language"])):
+        label = _("Ticket")
+    return f"{label}-{snapshot['reference']}-{safe[:40] or label}.pdf"
 
 
 def ticket_pdf_attachment(attendee: Attendee, language: str) -> dict:

@@ -133,3 +133,18 @@ def test_badges_are_for_organisers_only(app, client, edition):
     make_staff("door@example.dk", "checkin")
     log_in(client, "door@example.dk")
     assert client.get(f"/staff/e/{edition.slug}/badges.pdf").status_code == 403
+
+
+def test_the_ticket_file_is_named_in_the_tickets_language_with_the_name_spelt_in_ascii(
+    client, edition
+):
+    from conference.checkin.services import ticket_filename
+
+    placed = place_order(edition, booking_details(edition, 1))
+    db.session.commit()
+    attendee = placed.order.attendees[0]
+    snapshot = dict(ticket_snapshot(attendee, "da"), name="Søren Ærø-Ågård <b>")
+    reference = placed.order.reference
+    assert ticket_filename(snapshot) == f"Billet-{reference}-Soeren-Aeroe-Aagaard-b.pdf"
+    english = dict(snapshot, language="en", name="李 小龍")
+    assert ticket_filename(english) == f"Ticket-{reference}-Ticket.pdf"
