@@ -6,7 +6,14 @@ from collections.abc import Callable
 from datetime import datetime
 
 from flask import Flask, request, url_for
-from flask_babel import format_date, format_datetime, format_time, get_locale, get_timezone
+from flask_babel import (
+    format_date,
+    format_datetime,
+    format_time,
+    get_locale,
+    get_timezone,
+    gettext,
+)
 
 from conference.core.i18n import current_language
 from conference.core.money import format_dkk
@@ -49,8 +56,11 @@ def init_templating(app: Flask) -> None:
     @app.template_filter("when")
     def when_filter(value: datetime) -> str:
         """A moment as people write it: date and hour, no seconds or zone."""
-        date_text = _formatted_moment(format_date, value, "long")
-        return f"{date_text}, {_formatted_moment(format_time, value, 'short')}"
+        return gettext(
+            "%(date)s at %(time)s",
+            date=_formatted_moment(format_date, value, "long"),
+            time=_formatted_moment(format_time, value, "short"),
+        )
 
     @app.template_filter("time")
     def time_filter(value: datetime, style: str = "short") -> str:

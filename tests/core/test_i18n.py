@@ -22,3 +22,20 @@ def test_language_choice_is_remembered(client, edition):
     assert "Registration" in client.get(f"/e/{edition.slug}").get_data(as_text=True)
     back = client.get(f"/e/{edition.slug}?lang=da").get_data(as_text=True)
     assert "Tilmelding" in back
+
+
+def test_a_moment_reads_with_kl_in_danish_and_at_in_english(app):
+    from datetime import datetime
+
+    from flask import render_template_string
+
+    from conference.core.i18n import force_locale
+
+    moment = datetime(2027, 4, 3, 10, 0)  # UTC; 12.00 in Copenhagen (summer time)
+    with app.test_request_context():
+        with force_locale("da_DK"):
+            danish = render_template_string("{{ moment|when }}", moment=moment)
+        with force_locale("en_GB"):
+            english = render_template_string("{{ moment|when }}", moment=moment)
+    assert danish == "3. april 2027 kl. 12.00"
+    assert english == "3 April 2027 at 12:00"
