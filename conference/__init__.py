@@ -128,19 +128,27 @@ def _register_commands(app: Flask) -> None:
 def _register_error_pages(app: Flask) -> None:
     from flask_wtf.csrf import CSRFError
 
+    from conference.core.db import db
+
     def error_page(status: int):
         def handler(error):
             return render_template("core/error.html", status=status, error=error), status
 
         return handler
 
-    for status in (400, 403, 404, 405, 413, 429, 500):
+    for status in (400, 403, 404, 405, 413, 429):
         app.register_error_handler(status, error_page(status))
+
+    def server_error(error):
+        # The page must render even when the session's transaction is broken.
+        _rollback_quietly(db)
+        return error_page(500)(error)
+
+    app.register_error_handler(500, server_error)
     app.register_error_handler(CSRFError, error_page(400))
 
     # A service that finds nothing (unknown slug, token or id) raises NotFound;
     # views let it through and every such answer is the same 404 page.
-    from conference.core.db import db
     from conference.core.errors import NotFound
 
     def not_found(error):
@@ -148,6 +156,52 @@ def _register_error_pages(app: Flask) -> None:
         return error_page(404)(error)
 
     app.register_error_handler(NotFound, not_found)
+    _register_database_error_page(app)
+
+
+def _register_database_error_page(app: Flask) -> None:
+    """A lost or unreachable database is a 503 page that says what happened, not a 500.
+
+    The transaction is rolled back (the server already did, when the connection
+    died); SQLAlchemy has invalidated the dead connection, and pool_pre_ping
+    (config) replaces any other stale one, so the next request works once the
+    database is back. The page says nothing was saved only when that is known:
+    if a COMMIT had been sent in this request, it may have gone through.
+    """
+    from flask import request
+    from sqlalchemy.exc import DBAPIError, PendingRollbackError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    from conference.core.db import db
+    from conference.core.errors import commit_started_in_request, database_unavailable
+
+    def database_error(error):
+        if not database_unavailable(error):
+            raise error  # a bug (constraint, SQL): the ordinary 500 page, logged
+        _rollback_quietly(db)
+        in_doubt = commit_started_in_request()
+        # The driver's message only: the statement's parameters hold personal data.
+        cause = getattr(error, "orig", None) or error
+        app.logger.warning(
+            "Database unavailable during %s %s (commit %s): %s: %s",
+            request.method,
+            request.path,
+            "may have happened" if in_doubt else "not sent",
+            type(cause).__name__,
+            str(cause).strip()[:500],
+        )
+        html = render_template("core/unavailable.html", in_doubt=in_doubt)
+        return html, 503, {"Retry-After": "10", "Cache-Control": "no-store"}
+
+    for kind in (DBAPIError, PoolTimeout, PendingRollbackError):
+        app.register_error_handler(kind, database_error)
+
+
+def _rollback_quietly(db) -> None:
+    try:
+        db.session.rollback()
+    except Exception:  # noqa: BLE001, S110 - the connection is gone; the session is discarded at teardown
+        pass
 
 
 def _register_template_helpers(app: Flask) -> None:
