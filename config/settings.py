@@ -69,6 +69,9 @@ class Config:
     STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET") or None
     # Only for tests and local fakes: where the stripe library sends its requests.
     STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE") or None
+    # Where Checkout pages live (a custom Checkout domain changes it): the content
+    # security policy lets the registration form's redirect go there.
+    STRIPE_CHECKOUT_ORIGIN = os.environ.get("STRIPE_CHECKOUT_ORIGIN", "https://checkout.stripe.com")
 
     # Invoicing. Prefixes are formatted with the issue year: one gap-free series each.
     INVOICE_NUMBER_PREFIX = os.environ.get("INVOICE_NUMBER_PREFIX", "{year}-")

@@ -24,6 +24,17 @@ def test_every_page_has_security_headers(client, edition):
     assert response.headers["Referrer-Policy"] == "same-origin"
 
 
+def test_forms_may_lead_to_stripe_checkout_only_when_card_payments_are_on(client, app, edition):
+    # The registration form's POST is redirected to Checkout, and browsers apply
+    # form-action to a redirect's target too (Chromium blocked the payment).
+    csp = client.get(f"/e/{edition.slug}/register").headers["Content-Security-Policy"]
+    assert "form-action 'self';" in csp + ";"
+    app.config.update(STRIPE_SECRET_KEY="sk_test_x")
+    csp = client.get(f"/e/{edition.slug}/register").headers["Content-Security-Policy"]
+    assert "form-action 'self' https://checkout.stripe.com" in csp
+    assert "default-src 'self'" in csp
+
+
 def test_not_found_page_is_friendly_and_has_headers(client, app):
     response = client.get("/no-such-page")
     assert response.status_code == 404
