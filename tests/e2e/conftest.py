@@ -15,6 +15,10 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
+from conference.core.db import db
+from tests.payments.conftest import FakeStripe
+from tests.payments.conftest import stripe_fake as stripe_fake  # the payments tests' fake
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 CHROMIUM_ARGS = [
@@ -36,6 +40,22 @@ def live_server(app):
     yield app.config["PUBLIC_BASE_URL"]
     server.shutdown()
     thread.join(timeout=5)
+
+
+def end_transaction() -> None:
+    """Leave no transaction open in the test thread: on SQLite it would block the
+    server thread's writes."""
+    db.session.rollback()
+
+
+@pytest.fixture
+def stripe_checkout(app, stripe_fake, live_server) -> FakeStripe:
+    """Card payments on, with the fake Stripe's Checkout pages loadable in the browser:
+    paying there sends the signed webhook to the live server, then the browser
+    follows the success link back to the app."""
+    stripe_fake.serve_checkout_pages(webhook_url=f"{live_server}/payments/stripe/webhook")
+    app.config["STRIPE_CHECKOUT_ORIGIN"] = stripe_fake.checkout_base
+    return stripe_fake
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import html
 import json
 import re
 import secrets
@@ -16,6 +17,7 @@ import threading
 import time
 
 import pytest
+import requests
 from werkzeug import Request, Response
 
 from conference.core.db import db
@@ -46,6 +48,10 @@ class FakeStripe:
         self.expire_calls: list[str] = []
         self.down = False  # every endpoint answers 500
         self.refunds_fail = 0  # the next n refunds fail with a 500
+        #: Where a session's ``url`` points; serve_checkout_pages() makes it this server.
+        self.checkout_base = "https://checkout.stripe.test"
+        self.webhook_url: str | None = None
+        self.webhooks_sent: list[tuple[dict, requests.Response]] = []
         self._lock = threading.Lock()
         server.expect_request("/v1/checkout/sessions", method="POST").respond_with_handler(
             self._create
@@ -102,7 +108,7 @@ class FakeStripe:
                 "cancel_url": form["cancel_url"],
                 "locale": form.get("locale"),
                 "payment_intent": None,
-                "url": f"https://checkout.stripe.test/c/pay/{session_id}",
+                "url": f"{self.checkout_base}/c/pay/{session_id}",
             }
             self.sessions[session_id] = session
             self.created_with[session_id] = {
@@ -165,6 +171,57 @@ class FakeStripe:
         self.refunds.append(refund)
         self.refund_keys.append(key)
         return _json({k: v for k, v in refund.items() if k != "_key"})
+
+    # --- Stripe's Checkout page, for a browser ------------------------------------------
+
+    def serve_checkout_pages(self, *, webhook_url: str | None = None) -> None:
+        """Give each new session a Checkout page on this server that a browser can load.
+
+        The page shows what is to be paid, a "Betal" button and Stripe's back
+        link (the session's cancel_url). Paying marks the session paid, sends
+        the signed ``checkout.session.completed`` event to ``webhook_url`` (if
+        given) as Stripe does, and then sends the browser to the success_url.
+        """
+        self.checkout_base = self.server.url_for("").rstrip("/")
+        self.webhook_url = webhook_url
+        self.server.expect_request(
+            re.compile(r"^/c/pay/[^/]+$"), method="GET"
+        ).respond_with_handler(self._checkout_page)
+        self.server.expect_request(
+            re.compile(r"^/c/pay/[^/]+$"), method="POST"
+        ).respond_with_handler(self._checkout_pay)
+        self.server.expect_request("/favicon.ico").respond_with_data("", status=404)
+
+    def _checkout_session(self, request: Request) -> dict | None:
+        return self.sessions.get(request.path.rsplit("/", 1)[1])
+
+    def _checkout_page(self, request: Request) -> Response:
+        session = self._checkout_session(request)
+        if session is None or session["status"] != "open":
+            return Response("This Checkout Session is no longer active.", status=404)
+        kroner = f"{session['amount_total'] / 100:,.2f}".translate(str.maketrans(",.", ".,"))
+        page = f"""<!doctype html>
+<html lang="da"><head><meta charset="utf-8"><title>Stripe Checkout (test)</title></head>
+<body><main>
+<a id="back" href="{html.escape(session["cancel_url"])}">Tilbage</a>
+<h1>Betal {kroner} kr.</h1>
+<p id="email">{html.escape(session["customer_email"] or "")}</p>
+<form method="post"><button type="submit" id="pay">Betal</button></form>
+</main></body></html>"""
+        return Response(
+            page, content_type="text/html; charset=utf-8", headers={"Cache-Control": "no-store"}
+        )
+
+    def _checkout_pay(self, request: Request) -> Response:
+        session = self._checkout_session(request)
+        if session is None or session["status"] != "open":
+            return Response("This Checkout Session is no longer active.", status=404)
+        paid = self.pay(session["id"])
+        if self.webhook_url:
+            event = make_event("checkout.session.completed", paid)
+            self.webhooks_sent.append((event, send_webhook(self.webhook_url, event)))
+        success_url = session["success_url"].replace("{CHECKOUT_SESSION_ID}", session["id"])
+        return Response(status=303, headers={"Location": success_url})
 
     # --- what happens at Stripe without us ----------------------------------------------
 
@@ -233,6 +290,20 @@ def deliver(client, event: dict, *, secret: str = WEBHOOK_SECRET, at: int | None
             "Stripe-Signature": signature_header(payload, secret=secret, at=at),
             "Content-Type": "application/json; charset=utf-8",
         },
+    )
+
+
+def send_webhook(url: str, event: dict, *, secret: str = WEBHOOK_SECRET) -> requests.Response:
+    """POST an event over HTTP to a running app's webhook, signed, as Stripe does."""
+    payload = json.dumps(event)
+    return requests.post(
+        url,
+        data=payload.encode(),
+        headers={
+            "Stripe-Signature": signature_header(payload, secret=secret),
+            "Content-Type": "application/json; charset=utf-8",
+        },
+        timeout=30,
     )
 
 
