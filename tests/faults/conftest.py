@@ -5,6 +5,7 @@ replaced; the hooks only watch the SQL the app sends and decide when to strike."
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -44,15 +45,17 @@ def terminate_backend(database_url) -> Iterator[Callable[[int], None]]:
 
 @contextmanager
 def connection_killed_after(
-    engine: Engine, statement_start: str, terminate: Callable[[int], None]
+    engine: Engine, statement: str, terminate: Callable[[int], None]
 ) -> Iterator[list[int]]:
-    """Kill the connection that runs the first statement starting with ``statement_start``,
-    right after the database answered it: the statements after it, and the COMMIT,
-    find the connection dead. Yields the list the victim's pid is put in."""
+    """Kill the connection that runs the first statement matching the regular
+    expression ``statement`` (at its start), right after the database answered it:
+    the statements after it, and the COMMIT, find the connection dead. Yields the
+    list the victim's pid is put in."""
+    pattern = re.compile(statement)
     victims: list[int] = []
 
-    def after_cursor_execute(conn, cursor, statement, parameters, context, executemany):
-        if not victims and statement.lstrip().startswith(statement_start):
+    def after_cursor_execute(conn, cursor, text, parameters, context, executemany):
+        if not victims and pattern.match(text.lstrip()):
             victims.append(cursor.connection.info.backend_pid)
             terminate(victims[0])
 
@@ -61,6 +64,25 @@ def connection_killed_after(
         yield victims
     finally:
         event.remove(engine, "after_cursor_execute", after_cursor_execute)
+
+
+@contextmanager
+def connection_killed_at_commit(
+    engine: Engine, terminate: Callable[[int], None]
+) -> Iterator[list[int]]:
+    """Kill the connection just before its first COMMIT reaches the database."""
+    victims: list[int] = []
+
+    def before_commit(conn) -> None:
+        if not victims:
+            victims.append(conn.connection.dbapi_connection.info.backend_pid)
+            terminate(victims[0])
+
+    event.listen(engine, "commit", before_commit)
+    try:
+        yield victims
+    finally:
+        event.remove(engine, "commit", before_commit)
 
 
 def count(model) -> int:
