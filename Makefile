@@ -5,6 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 FLASK := $(VENV)/bin/flask --app wsgi
 STAMP := $(VENV)/.installed
+AXE := node_modules/axe-core/axe.min.js
 export CONFERENCE_ENV ?= development
 
 .PHONY: run test install system-packages translations lint format bench clean
@@ -16,7 +17,18 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP) translations
+install: $(STAMP) translations $(AXE)
+
+# axe-core for the accessibility browser tests, from the npm registry as locked in
+# package-lock.json (never a CDN). Needs node and npm: Debian's, unless already there.
+$(AXE): package.json package-lock.json
+	@command -v npm >/dev/null || { \
+	  echo "Installing Debian packages: nodejs npm"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq nodejs npm >/dev/null; \
+	}
+	npm ci --no-audit --no-fund
+	touch $@
 
 # WeasyPrint needs Pango (and HarfBuzz subset, so fonts are subset fast); browser tests need Debian's Chromium; PDFs are checked with poppler.
 system-packages:
@@ -58,4 +70,4 @@ messages: $(STAMP)
 	$(VENV)/bin/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching
 
 clean:
-	rm -rf $(VENV) instance/*.db
+	rm -rf $(VENV) node_modules instance/*.db
