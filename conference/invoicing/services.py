@@ -21,11 +21,11 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from conference.core.db import db, utcnow
+from conference.core.db import db, insert_new, utcnow
 from conference.core.errors import DomainError
 from conference.core.i18n import babel_locale
 from conference.core.money import vat_of
-from conference.core.services import record_audit
+from conference.core.services import record_audit, write_audit
 from conference.events.models import Edition
 from conference.invoicing.models import DocumentKind, Invoice, InvoicePayment, NumberSeries
 from conference.registration.models import Attendee, Order, OrganisationType
@@ -102,11 +102,14 @@ def series_prefix(kind: DocumentKind, issued_on: date) -> str:
 
 def take_number(prefix: str) -> int:
     """The next number of a series, locked until the caller's transaction ends."""
+    # On the table, not the ORM class: the ORM's bulk-update bookkeeping is not
+    # needed here, and this runs while a registration holds the quota lock.
+    series = NumberSeries.__table__.c
     step = (
-        update(NumberSeries)
-        .where(NumberSeries.prefix == prefix)
-        .values(last_number=NumberSeries.last_number + 1)
-        .returning(NumberSeries.last_number)
+        update(NumberSeries.__table__)
+        .where(series.prefix == prefix)
+        .values(last_number=series.last_number + 1)
+        .returning(series.last_number)
     )
     number = db.session.execute(step).scalar()
     if number is not None:
@@ -206,6 +209,20 @@ def _new_document(
     note: str,
     credited: Invoice | None = None,
 ) -> Invoice:
+    document = _draft_document(kind, order, lines, now=now, note=note, credited=credited)
+    return _number_and_write(document)
+
+
+def _draft_document(
+    kind: DocumentKind,
+    order: Order,
+    lines: list[InvoiceLine],
+    *,
+    now: datetime,
+    note: str,
+    credited: Invoice | None = None,
+) -> Invoice:
+    """A document with everything printed on it but its number; nothing is written."""
     edition = order.edition
     totals = document_totals(lines, earlier=_credited_by_rate(credited) if credited else None)
     issued_on = local_date_of(now)
@@ -244,14 +261,19 @@ def _new_document(
         vat_ore=totals.vat_ore,
         total_ore=totals.total_ore,
         note=note,
+        series_prefix=series_prefix(kind, issued_on),
     )
+    return document
+
+
+def _number_and_write(document: Invoice) -> Invoice:
     # Last, so the series row is locked only from here to the commit.
-    prefix = series_prefix(kind, issued_on)
-    document.series_prefix = prefix
-    document.sequence = take_number(prefix)
-    document.number = format_number(prefix, document.sequence)
+    document.sequence = take_number(document.series_prefix)
+    document.number = format_number(document.series_prefix, document.sequence)
+    # One INSERT, not the unit of work: invoice orders are issued under the
+    # quota and series locks in a registration rush (see place_order).
+    insert_new([document])
     db.session.add(document)
-    db.session.flush()
     return document
 
 
@@ -266,17 +288,29 @@ def issue_invoice(order: Order, *, now: datetime | None = None, actor: str = "sy
     Card orders: call after the payment is recorded; the invoice is marked paid.
     Free orders (speakers, press) get no invoice: nothing was sold.
     """
-    now = now or utcnow()
+    return issue_drafted_invoice(draft_invoice(order, now=now), actor=actor)
+
+
+def draft_invoice(order: Order, *, now: datetime | None = None) -> Invoice:
+    """The invoice ``issue_invoice`` would issue, but without its number; nothing is written.
+
+    For a caller that prepares the invoice before it takes a lock and issues
+    it after with ``issue_drafted_invoice`` (see ``place_order``).
+    """
     attendees = order.active_attendees
-    lines = order_lines(order, attendees)
-    invoice = _new_document(
+    return _draft_document(
         DocumentKind.INVOICE,
         order,
-        lines,
-        now=now,
+        order_lines(order, attendees),
+        now=now or utcnow(),
         note=_participants_note(order, attendees),
     )
-    record_audit(actor, "invoice.issued", "invoice", invoice.id, number=invoice.number)
+
+
+def issue_drafted_invoice(invoice: Invoice, *, actor: str = "system") -> Invoice:
+    """Number and write an invoice from ``draft_invoice``, in the caller's transaction."""
+    _number_and_write(invoice)
+    write_audit(actor, "invoice.issued", "invoice", invoice.id, number=invoice.number)
     return invoice
 
 

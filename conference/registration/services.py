@@ -17,18 +17,19 @@ import segno
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from sqlalchemy import DateTime, Integer, String, column, func, select, text, update
+from sqlalchemy import DateTime, Integer, String, column, delete, func, select, text, update
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 from stdnum import ean as gs1
 from stdnum.dk import cvr as dk_cvr
 
 from conference.checkin.services import ticket_pdf_attachment
-from conference.core.db import db, utcnow
+from conference.core.db import db, insert_new, utcnow
 from conference.core.errors import DomainError, NotEnoughPlaces, NotFound, RegistrationClosed
+from conference.core.models import AuditEvent
 from conference.core.money import vat_of
 from conference.core.security import hash_token, new_ticket_code, new_token, sign_ticket_code
-from conference.core.services import record_audit
+from conference.core.services import record_audit, write_audit
 from conference.core.urls import public_url
 from conference.events.models import Edition, TicketType
 from conference.events.services import (
@@ -45,9 +46,11 @@ from conference.events.services import (
 from conference.invoicing.models import Invoice
 from conference.invoicing.services import (
     credit_lines,
+    draft_invoice,
     invoice_filename,
     invoice_for_order,
     issue_credit_note,
+    issue_drafted_invoice,
     issue_invoice,
     local_date_of,
     record_payment,
@@ -127,6 +130,7 @@ class PlacedOrder:
     order: Order
     booker_token: str
     attendee_tokens: dict[int, str] = field(default_factory=dict)
+    audit_event: AuditEvent | None = None
 
 
 # --- validation -----------------------------------------------------------------
@@ -294,8 +298,15 @@ _GLANCE = text(
 
 
 def registration_glance(slug: str) -> RegistrationGlance | None:
-    """The edition's registration window and free places, without loading the edition."""
-    row = db.session.connection().execute(_GLANCE, {"slug": slug, "public": True}).first()
+    """The edition's registration window and free places, without loading the edition.
+
+    Read outside the request's transaction: one statement is consistent on its
+    own, and most requests of a rush read nothing else, so they are spared the
+    BEGIN and ROLLBACK round trips. What it says about free places is only
+    ever used to refuse early or to show the page; the claim alone takes places.
+    """
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        row = connection.execute(_GLANCE, {"slug": slug, "public": True}).first()
     if row is None:
         return None
     return RegistrationGlance(*row[:6], max(int(row[6]), 0), max(int(row[7]), 0))
@@ -332,8 +343,8 @@ def place_order(
     order is confirmed by ``confirm_card_payment``. Raises
     RegistrationClosed, InvalidBooking or NotEnoughPlaces (with the number
     left); in every error case nothing is written. ``free_seen``: the
-    free places in all the edition's quotas as the caller just read them in
-    this transaction (``registration_glance``); enough of them spares the
+    free places in all the edition's quotas as the caller has just read them
+    (``registration_glance``); enough of them spares the
     early read, which only ever refuses (the claim alone decides).
     """
     ticket_type = _admissible_ticket_type(edition, details, now)
@@ -345,26 +356,43 @@ def place_order(
         left = places_left(ticket_type.quota_id)
         if left < count:
             raise NotEnoughPlaces(not_enough_places_message(count, left), places_left=left)
-    # The claim locks the quota row until commit and every other booker of the
-    # rush queues behind it: render and write everything first, claim last. The
-    # savepoint takes the rows back if the claim is lost to a faster booker.
+    # The claim locks the quota row until commit, and every other booker of the
+    # rush queues behind it: everything else is prepared first (e-mails
+    # rendered, order written, invoice drafted), so that from the claim to the
+    # commit only a few short statements run. Taking back the order when the
+    # claim is lost is rare (only for the last places) and costs less than a
+    # savepoint around every order.
     draft = _draft_order(edition, ticket_type, details, now=now)
-    try:
-        with db.session.begin_nested():
-            placed = _save_order(draft, actor=actor)
-            db.session.flush()
-            if not claim_places(ticket_type.quota_id, count):
-                raise _ClaimLost
-            if placed.order.status == OrderStatus.CONFIRMED:
-                _invoice_and_send(draft, now=now)
-    except _ClaimLost:
+    placed = _save_order(draft, actor=actor)
+    confirmed = placed.order.status == OrderStatus.CONFIRMED
+    invoice = _draft_invoice_of(placed.order, now) if confirmed else None
+    if not claim_places(ticket_type.quota_id, count):
+        _take_back(placed)
         left = places_left(ticket_type.quota_id)
-        raise NotEnoughPlaces(not_enough_places_message(count, left), places_left=left) from None
+        raise NotEnoughPlaces(not_enough_places_message(count, left), places_left=left)
+    if confirmed:
+        _invoice_and_send(draft, invoice)
     return placed
 
 
-class _ClaimLost(Exception):
-    """The places went to someone else between the read and the claim."""
+def _draft_invoice_of(order: Order, now: datetime | None) -> Invoice | None:
+    # Free orders (speakers, press) get no invoice: nothing was sold.
+    return draft_invoice(order, now=now) if order.total_net_ore else None
+
+
+def _take_back(placed: PlacedOrder) -> None:
+    """Delete an order written for a claim that was then lost: nothing of it stays."""
+    order = placed.order
+    audit, attendee, registration_order = (
+        AuditEvent.__table__,
+        Attendee.__table__,
+        Order.__table__,
+    )
+    db.session.execute(delete(audit).where(audit.c.id == placed.audit_event.id))
+    db.session.execute(delete(attendee).where(attendee.c.order_id == order.id))
+    db.session.execute(delete(registration_order).where(registration_order.c.id == order.id))
+    for obj in (*order.attendees, order):
+        db.session.expunge(obj)
 
 
 def not_enough_places_message(asked: int, left: int) -> str:
@@ -400,7 +428,7 @@ def _write_order(
     details.payment_method = PaymentMethod.INVOICE
     draft = _draft_order(edition, ticket_type, details)
     placed = _save_order(draft, actor=actor)
-    _invoice_and_send(draft)
+    _invoice_and_send(draft, _draft_invoice_of(placed.order, None))
     return placed
 
 
@@ -478,14 +506,21 @@ def _draft_order(
 
 
 def _save_order(draft: _DraftOrder, *, actor: str) -> PlacedOrder:
-    """Add a drafted order, its audit record and its e-mails to the transaction."""
+    """Write a drafted order, its attendees and its audit record (one INSERT each).
+
+    Core INSERTs rather than the unit of work, which took longer than the
+    writes; the order and its attendees are then in the session as if loaded.
+    """
     placed = draft.placed
     order = placed.order
-    db.session.add(order)
-    db.session.flush()
+    insert_new([order])
+    for attendee in order.attendees:
+        attendee.order_id = order.id
+    insert_new(order.attendees)
+    db.session.add(order)  # and its attendees
     for attendee, token in zip(order.attendees, draft.attendee_tokens, strict=True):
         placed.attendee_tokens[attendee.id] = token
-    record_audit(
+    placed.audit_event = write_audit(
         actor,
         "order.placed",
         "order",
@@ -497,14 +532,15 @@ def _save_order(draft: _DraftOrder, *, actor: str) -> PlacedOrder:
     return placed
 
 
-def _invoice_and_send(draft: _DraftOrder, *, now: datetime | None = None) -> Invoice | None:
-    """Issue a confirmed order's invoice (none if it is free) and queue its e-mails.
+def _invoice_and_send(draft: _DraftOrder, invoice: Invoice | None) -> None:
+    """Issue a confirmed order's drafted invoice (if it has one) and queue its e-mails.
 
     The invoice PDF rides along with the booker's confirmation as a reference
     the outbox worker renders; see ``invoice_attachment``.
     """
     order = draft.placed.order
-    invoice = issue_invoice(order, now=now) if order.total_net_ore else None
+    if invoice is not None:
+        issue_drafted_invoice(invoice)
     for message in draft.mails:
         message.order_id = order.id
         if invoice is not None and message.kind == "order_confirmation":
@@ -513,7 +549,6 @@ def _invoice_and_send(draft: _DraftOrder, *, now: datetime | None = None) -> Inv
                 invoice_attachment(invoice.id, invoice_filename(invoice)),
             ]
     add_mails(draft.mails)
-    return invoice
 
 
 def _order_mails(

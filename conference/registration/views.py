@@ -394,8 +394,10 @@ def register(slug: str):
     except RegistrationClosed:
         db.session.rollback()
         return _closed_page(edition, registration_state(edition), refused=True)
+    # Read before the commit, which expires the order (reading after it costs a query).
+    to_card_payment = placed.order.status == OrderStatus.PENDING_PAYMENT
     db.session.commit()
-    if placed.order.status == OrderStatus.PENDING_PAYMENT:
+    if to_card_payment:
         return _go_to_card_payment(page, placed.order)
     return redirect(url_for("registration.manage", token=placed.booker_token, new=1), code=303)
 
