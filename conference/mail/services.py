@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid, parseaddr
+from email.utils import formatdate, parseaddr
 
 from flask import current_app, render_template
 from flask_babel import force_locale
@@ -189,8 +189,11 @@ def build_email(message: OutboxMessage) -> EmailMessage:
     email["To"] = message.to_address
     email["Subject"] = message.subject
     email["Date"] = formatdate(localtime=True)
-    # An explicit domain: make_msgid() would otherwise resolve the host name per message.
-    email["Message-ID"] = make_msgid(idstring=f"outbox{message.id}", domain=sender_domain)
+    # The same Message-ID on every attempt: a message sent again because the
+    # connection dropped after the server took it, before it said so, is
+    # recognisably the same message to the receiving side.
+    created = f"{message.created_at:%Y%m%d%H%M%S%f}" if message.created_at else "0"
+    email["Message-ID"] = f"<outbox.{message.id}.{created}@{sender_domain}>"
     # Tells mail servers and out-of-office responders not to answer automatically.
     email["Auto-Submitted"] = "auto-generated"
     email.set_content(message.body_text)

@@ -14,6 +14,8 @@ from sqlalchemy import event, func, select
 from sqlalchemy.engine import Engine
 
 from conference.core.db import db
+from tests.faults.smtp import FaultyInbox
+from tests.mail.conftest import SmtpServer, smtp_port  # noqa: F401 - a fixture used here
 
 
 @pytest.fixture
@@ -87,3 +89,15 @@ def connection_killed_at_commit(
 
 def count(model) -> int:
     return db.session.scalar(select(func.count()).select_from(model))
+
+
+# --- SMTP -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def faulty_smtp(smtp_port) -> Iterator[SmtpServer]:  # noqa: F811 - the imported fixture
+    """An SMTP server with a FaultyInbox on the app's mail port, not started yet."""
+    server = SmtpServer(smtp_port)
+    server.inbox = FaultyInbox()
+    yield server
+    server.stop()
