@@ -152,8 +152,7 @@ def cancel(slug: str, reference: str):
         flash(error.message, "error")
         return _render_order(edition, reference, form, 409)
     db.session.commit()
-    if result.refund_ore:
-        send_pending_refunds(order_id=file.order.id)
+    refunds = send_pending_refunds(order_id=file.order.id) if result.refund_ore else None
     message = ngettext(
         "%(num)d place was cancelled.", "%(num)d places were cancelled.", len(result.attendees)
     )
@@ -162,7 +161,13 @@ def cancel(slug: str, reference: str):
             "Credit note %(number)s was issued and sent to the booker.",
             number=result.credit_note.number,
         )
-    if result.refund_ore:
+    if refunds is not None and refunds.failed:
+        # Recorded, and retried by the worker with the same idempotency key.
+        message += " " + _(
+            "Stripe did not confirm the card refund just now; it is recorded and will be "
+            "sent again automatically."
+        )
+    elif result.refund_ore:
         message += " " + _("A card refund was requested from Stripe.")
     flash(message, "success")
     return redirect(url_for("backoffice.order", slug=edition.slug, reference=file.order.reference))
