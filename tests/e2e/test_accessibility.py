@@ -254,7 +254,7 @@ def test_manage_transfer_and_handed_on_pages(live_server, axe_page, edition, lan
     page.goto(f"{live_server}/m/{attendee_token}/transfer/{second}")
     audit.check("transfer form")
     page.click("#transfer-form button[type=submit]")
-    page.wait_for_selector("[aria-invalid=true]")
+    page.wait_for_selector("#error-summary[role=alert] a[href='#name']")
     audit.check("transfer form with validation errors")
     page.fill("#name", "Mads Madsen")
     page.fill("#email", "mads@example.com")
