@@ -407,10 +407,13 @@ def credited_total(invoice: Invoice) -> int:
 
 
 def invoice_filename(invoice: Invoice, extension: str = "pdf") -> str:
-    """ "Faktura-2027-00001.pdf", "Credit-note-K2027-00001.xml": in the document's language."""
+    """ "Faktura-2027-00001.pdf", "Credit-note-K2027-00001.xml": in the document's language.
+
+    A drafted invoice, not numbered yet, is named after the order: "Faktura-DT7K2M9Q.pdf".
+    """
     with force_locale(babel_locale(invoice.language)):
         label = _("Credit-note") if invoice.is_credit_note else _("Invoice")
-    return f"{label}-{invoice.number}.{extension}"
+    return f"{label}-{invoice.number or invoice.our_reference}.{extension}"
 
 
 def invoice_for_order(order: Order) -> Invoice | None:

@@ -53,6 +53,36 @@ def invoice_attachment(invoice_id: int, filename: str) -> dict:
     return {"filename": filename, "content_type": "application/pdf", "invoice_id": invoice_id}
 
 
+def order_invoice_attachment(order_id: int, filename: str) -> dict:
+    """An outbox attachment that is the PDF of an order's invoice, found when the mail is built.
+
+    For a confirmation queued before its invoice is numbered (a registration
+    takes the number last, while it holds the places' lock; see place_order).
+    ``filename`` names it until then; the mail carries the invoice's own name.
+    """
+    return {"filename": filename, "content_type": "application/pdf", "invoice_of_order": order_id}
+
+
+def _order_invoice(item: dict):
+    from conference.invoicing.services import invoice_for_order
+    from conference.registration.models import Order
+
+    order = db.session.get(Order, item["invoice_of_order"])
+    invoice = invoice_for_order(order) if order is not None else None
+    if invoice is None:
+        raise NotFound(f"order {item['invoice_of_order']} of an attachment has no invoice")
+    return invoice
+
+
+def attachment_filename(item: dict) -> str:
+    """The file name an outbox attachment goes out under."""
+    if "invoice_of_order" in item:
+        from conference.invoicing.services import invoice_filename
+
+        return invoice_filename(_order_invoice(item))
+    return item["filename"]
+
+
 def attachment_data(item: dict) -> bytes:
     """The bytes of an outbox attachment: stored inline, an invoice's stored PDF, or a
     ticket PDF rendered from the snapshot taken when the mail was queued."""
@@ -64,6 +94,10 @@ def attachment_data(item: dict) -> bytes:
         if invoice is None:
             raise NotFound(f"invoice {item['invoice_id']} of an attachment does not exist")
         return stored_pdf(invoice)
+    if "invoice_of_order" in item:
+        from conference.invoicing.pdf import stored_pdf
+
+        return stored_pdf(_order_invoice(item))
     if "ticket" in item:
         from conference.checkin.services import ticket_pdf_from_snapshot
 
@@ -206,7 +240,7 @@ def build_email(message: OutboxMessage) -> EmailMessage:
             attachment_data(attachment),
             maintype=maintype,
             subtype=subtype,
-            filename=attachment["filename"],
+            filename=attachment_filename(attachment),
             params=params,
         )
     # Last: set_content() and add_alternative() move or drop Content-* headers.

@@ -64,7 +64,7 @@ def attachment(message_id: int, index: int):
         io.BytesIO(data),
         mimetype=item["content_type"],
         as_attachment=True,
-        download_name=item["filename"],
+        download_name=services.attachment_filename(item),
     )
 
 

@@ -56,7 +56,13 @@ from conference.invoicing.services import (
     record_payment,
 )
 from conference.mail.models import OutboxMessage
-from conference.mail.services import add_mails, invoice_attachment, prepare_mail, queue_mail
+from conference.mail.services import (
+    add_mails,
+    invoice_attachment,
+    order_invoice_attachment,
+    prepare_mail,
+    queue_mail,
+)
 from conference.registration.models import (
     Attendee,
     AttendeeStatus,
@@ -357,21 +363,24 @@ def place_order(
         if left < count:
             raise NotEnoughPlaces(not_enough_places_message(count, left), places_left=left)
     # The claim locks the quota row until commit, and every other booker of the
-    # rush queues behind it: everything else is prepared first (e-mails
-    # rendered, order written, invoice drafted), so that from the claim to the
-    # commit only a few short statements run. Taking back the order when the
-    # claim is lost is rare (only for the last places) and costs less than a
-    # savepoint around every order.
+    # rush queues behind it: everything else is done first (the order, its
+    # audit record and its e-mails written, the invoice drafted), so that from
+    # the claim to the commit only the invoice's number, the invoice and its
+    # audit record are written. Taking the order back when the claim is lost is
+    # rare (only for the last places) and costs less than a savepoint around
+    # every order.
     draft = _draft_order(edition, ticket_type, details, now=now)
     placed = _save_order(draft, actor=actor)
-    confirmed = placed.order.status == OrderStatus.CONFIRMED
-    invoice = _draft_invoice_of(placed.order, now) if confirmed else None
+    invoice = None
+    if placed.order.status == OrderStatus.CONFIRMED:
+        invoice = _draft_invoice_of(placed.order, now)
+        _send_order_mails(draft, invoice)
     if not claim_places(ticket_type.quota_id, count):
         _take_back(placed)
         left = places_left(ticket_type.quota_id)
         raise NotEnoughPlaces(not_enough_places_message(count, left), places_left=left)
-    if confirmed:
-        _invoice_and_send(draft, invoice)
+    if invoice is not None:
+        issue_drafted_invoice(invoice)
     return placed
 
 
@@ -388,6 +397,8 @@ def _take_back(placed: PlacedOrder) -> None:
         Attendee.__table__,
         Order.__table__,
     )
+    outbox = OutboxMessage.__table__
+    db.session.execute(delete(outbox).where(outbox.c.order_id == order.id))
     db.session.execute(delete(audit).where(audit.c.id == placed.audit_event.id))
     db.session.execute(delete(attendee).where(attendee.c.order_id == order.id))
     db.session.execute(delete(registration_order).where(registration_order.c.id == order.id))
@@ -428,7 +439,10 @@ def _write_order(
     details.payment_method = PaymentMethod.INVOICE
     draft = _draft_order(edition, ticket_type, details)
     placed = _save_order(draft, actor=actor)
-    _invoice_and_send(draft, _draft_invoice_of(placed.order, None))
+    invoice = _draft_invoice_of(placed.order, None)
+    _send_order_mails(draft, invoice)
+    if invoice is not None:
+        issue_drafted_invoice(invoice)
     return placed
 
 
@@ -532,21 +546,19 @@ def _save_order(draft: _DraftOrder, *, actor: str) -> PlacedOrder:
     return placed
 
 
-def _invoice_and_send(draft: _DraftOrder, invoice: Invoice | None) -> None:
-    """Issue a confirmed order's drafted invoice (if it has one) and queue its e-mails.
+def _send_order_mails(draft: _DraftOrder, invoice: Invoice | None) -> None:
+    """Queue a confirmed order's e-mails; the confirmation carries its invoice, if it has one.
 
-    The invoice PDF rides along with the booker's confirmation as a reference
-    the outbox worker renders; see ``invoice_attachment``.
+    Queued before the invoice is numbered: the attachment names the order's
+    invoice, which the outbox worker finds, renders and attaches when it sends.
     """
     order = draft.placed.order
-    if invoice is not None:
-        issue_drafted_invoice(invoice)
     for message in draft.mails:
         message.order_id = order.id
         if invoice is not None and message.kind == "order_confirmation":
             message.attachments = [
                 *message.attachments,
-                invoice_attachment(invoice.id, invoice_filename(invoice)),
+                order_invoice_attachment(order.id, invoice_filename(invoice)),
             ]
     add_mails(draft.mails)
 

@@ -43,6 +43,25 @@ def test_group_larger_than_what_is_left_takes_nothing(small_edition):
     assert _count(Order) == 1
 
 
+def test_claim_lost_after_the_early_read_leaves_nothing_behind(small_edition):
+    """The order, its audit record and its e-mails are written before the claim;
+    when a faster booker took the places meanwhile they are taken back, even if
+    the caller went on to commit."""
+    from conference.core.models import AuditEvent
+
+    place_order(small_edition, booking_details(small_edition, 5))
+    db.session.commit()
+    before = (_count(Order), _count(Attendee), _count(OutboxMessage), _count(AuditEvent))
+    with pytest.raises(NotEnoughPlaces) as raised:
+        # As if the caller had seen free places a moment ago: the claim decides.
+        place_order(small_edition, booking_details(small_edition, 1), free_seen=5)
+    db.session.commit()
+    assert raised.value.places_left == 0
+    after = (_count(Order), _count(Attendee), _count(OutboxMessage), _count(AuditEvent))
+    assert after == before
+    assert db.session.get(Quota, small_edition.quotas[0].id).taken == 5
+
+
 def test_invalid_ean_is_refused_and_nothing_written(edition):
     with pytest.raises(InvalidBooking) as raised:
         place_order(edition, booking_details(edition, 1, ean="5798000000002"))
