@@ -6,6 +6,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, IntegerField, SearchField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+from wtforms.widgets import HiddenInput
 
 #: Far above any venue; stops a typo with extra zeros.
 MAX_CAPACITY = 100_000
@@ -36,9 +37,14 @@ class RegistrantSearchForm(FlaskForm):
 
 
 class CancelForm(FlaskForm):
-    """Cancel a whole order, or one place when ``attendee_id`` is set."""
+    """Cancel a whole order, or one place when ``attendee_id`` is set.
+
+    ``version`` is the place's ticket_version when the page was opened: if the
+    place has changed hands since, the new holder's place is not cancelled.
+    """
 
     attendee_id = HiddenField()
+    version = IntegerField(widget=HiddenInput(), validators=[Optional()])
     reason = TextAreaField(
         _l("Reason (sent to the booker)"),
         validators=[Optional(), Length(max=500, message=_l("At most %(max)d characters."))],

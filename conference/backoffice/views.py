@@ -142,9 +142,16 @@ def cancel(slug: str, reference: str):
     attendee = (
         services.attendee_of(file.order, form.attendee_id.data) if form.attendee_id.data else None
     )
+    if attendee is not None and form.version.data is None:
+        # A form without the place's version (an old page): it cannot tell whether
+        # the place changed hands since.
+        flash(_("The page is out of date. Reload it and try again."), "error")
+        return _render_order(edition, reference, form, 422)
     try:
         if attendee is not None:
-            result = cancel_attendee(attendee, actor=actor, reason=reason)
+            result = cancel_attendee(
+                attendee, actor=actor, reason=reason, expected_version=form.version.data
+            )
         else:
             result = cancel_order(file.order, actor=actor, reason=reason)
     except DomainError as error:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import RadioField, SearchField, SelectField, StringField
+from wtforms import BooleanField, RadioField, SearchField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
 
 class ScanForm(FlaskForm):
@@ -49,4 +49,13 @@ class BadgeFilterForm(FlaskForm):
         ],
         default="",
         validators=[Optional()],
+    )
+
+
+class UndoCheckInForm(FlaskForm):
+    """An organiser takes back a mistaken check-in; the tick confirms it."""
+
+    confirm = BooleanField(
+        _l("Yes, undo the check-in. The person is counted as not arrived."),
+        validators=[DataRequired(_l("Tick the box to confirm that the check-in is undone."))],
     )

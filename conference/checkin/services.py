@@ -33,14 +33,14 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from conference.core.db import db, utcnow
-from conference.core.errors import NotFound
+from conference.core.errors import DomainError, NotFound
 from conference.core.i18n import babel_locale
 from conference.core.pdf import render_pdf
 from conference.core.security import sign_ticket_code, unsign_ticket_code
 from conference.core.services import record_audit
 from conference.events.models import Edition, TicketType
 from conference.registration.models import Attendee, AttendeeStatus, Order, OrderStatus
-from conference.transfers.services import transfer_for_old_ticket_code
+from conference.transfers.services import close_requests, transfer_for_old_ticket_code
 
 TICKET_STYLESHEET = "css/ticket_pdf.css"
 BADGE_STYLESHEET = "css/badges_pdf.css"
@@ -120,12 +120,22 @@ def _svg_data_uri(svg: str) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
 
 
-def _qr_data_uri(payload: str) -> str:
+def qr_svg(payload: str) -> str:
+    """A QR code as a scalable SVG; the one place its settings are chosen."""
     out = io.BytesIO()
     segno.make(payload, error="m", micro=False).save(
         out, kind="svg", scale=1, border=4, omitsize=True, nl=False
     )
-    return _svg_data_uri(out.getvalue().decode("utf-8"))
+    return out.getvalue().decode("utf-8")
+
+
+def ticket_qr_svg(attendee: Attendee) -> str:
+    """The ticket's QR code (manage page, e-mail): the signed ticket code, no personal data."""
+    return qr_svg(ticket_payload(attendee))
+
+
+def _qr_data_uri(payload: str) -> str:
+    return _svg_data_uri(qr_svg(payload))
 
 
 def ticket_pdf_from_snapshot(snapshot: dict) -> bytes:
@@ -199,7 +209,55 @@ def check_in_code(
         # Someone was faster: another scan of the same ticket, or a transfer.
         return _refusal(attendee, code) or CheckInAnswer(ScanResult.UNKNOWN)
     record_audit(actor, "attendee.checked_in", "attendee", attendee.id, order=order.reference)
+    # A transfer request still waiting for approval can no longer be carried out.
+    close_requests([attendee.id], because="place_checked_in")
     return CheckInAnswer(ScanResult.ADMITTED, attendee, now)
+
+
+class NotCheckedIn(DomainError):
+    """Undoing a check-in of a place that is not checked in (any more)."""
+
+
+def undo_check_in(attendee: Attendee, *, actor: str) -> datetime:
+    """An organiser takes back a mistaken check-in; returns when it had been made.
+
+    One conditional write (``checked_in_at IS NOT NULL`` → NULL), so of two undos
+    at once one is told that there is nothing to undo; audited with the old time.
+    """
+    db.session.refresh(attendee)
+    was_at, was_by = attendee.checked_in_at, attendee.checked_in_by
+    result = db.session.execute(
+        update(Attendee)
+        .where(Attendee.id == attendee.id, Attendee.checked_in_at.is_not(None))
+        .values(checked_in_at=None, checked_in_by=None)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(attendee)
+    if result.rowcount != 1 or was_at is None:
+        raise NotCheckedIn(_("This place is not checked in."))
+    record_audit(
+        actor,
+        "attendee.check_in_undone",
+        "attendee",
+        attendee.id,
+        order=attendee.order.reference,
+        checked_in_at=was_at.isoformat(),
+        checked_in_by=was_by,
+    )
+    return was_at
+
+
+def get_door_place(edition: Edition, attendee_id) -> Attendee | None:
+    """A place of the edition by id, for showing an answer again; None if there is none."""
+    if not isinstance(attendee_id, int):
+        return None
+    attendee = db.session.scalar(
+        select(Attendee)
+        .join(Attendee.order)
+        .where(Attendee.id == attendee_id, Order.edition_id == edition.id)
+        .options(joinedload(Attendee.order), joinedload(Attendee.ticket_type))
+    )
+    return attendee
 
 
 def _refusal(attendee: Attendee, code: str) -> CheckInAnswer | None:

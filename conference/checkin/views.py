@@ -3,16 +3,34 @@
 from __future__ import annotations
 
 import re
+import time
+from datetime import datetime
 
-from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from conference.auth.models import Role
 from conference.auth.services import roles_required
 from conference.checkin import services
-from conference.checkin.forms import BadgeFilterForm, DoorSearchForm, ScanForm
+from conference.checkin.forms import BadgeFilterForm, DoorSearchForm, ScanForm, UndoCheckInForm
 from conference.core.db import db
+from conference.core.errors import DomainError
 from conference.core.i18n import current_language
+from conference.core.manage_links import manage_limit as _manage_limit
+from conference.core.manage_links import private as _private
 from conference.core.security import limiter
 from conference.events.services import get_edition
 from conference.registration.services import find_by_manage_token
@@ -20,10 +38,6 @@ from conference.registration.services import find_by_manage_token
 bp = Blueprint("checkin", __name__)
 
 DOOR_ROLES = (Role.CHECKIN, Role.ORGANISER)
-
-
-def _manage_limit() -> str:
-    return current_app.config["MANAGE_RATE_LIMIT"]
 
 
 def _no_store(response: Response) -> Response:
@@ -49,8 +63,7 @@ def ticket_pdf(token: str, attendee_id: int):
     response.headers["Content-Disposition"] = (
         f'inline; filename="{services.ticket_filename(snapshot)}"'
     )
-    response.headers["X-Robots-Tag"] = "noindex"
-    return _no_store(response)
+    return _private(response)
 
 
 # --- the door -------------------------------------------------------------------------
@@ -80,10 +93,45 @@ def _door_page(edition, *, answer=None, form=None, status=200):
     )
 
 
+#: The answer to a scan waits in the session for the page the scan redirects to,
+#: and is shown once. Older than this it is dropped (a page opened much later).
+ANSWER_SECONDS = 60
+_ANSWER_KEY = "door_answer"
+
+
+def _keep_answer(edition, answer: services.CheckInAnswer) -> None:
+    """Keep the answer for the GET after the redirect: ids and the outcome, no names."""
+    session[_ANSWER_KEY] = {
+        "edition": edition.id,
+        "result": str(answer.result),
+        "attendee": answer.attendee.id if answer.attendee is not None else None,
+        "checked_in_at": answer.checked_in_at.isoformat() if answer.checked_in_at else None,
+        "stored": time.time(),
+    }
+
+
+def _take_answer(edition) -> services.CheckInAnswer | None:
+    """The answer kept by the last scan, once; None after a reload or for another edition."""
+    kept = session.pop(_ANSWER_KEY, None)
+    if not isinstance(kept, dict) or kept.get("edition") != edition.id:
+        return None
+    if not 0 <= time.time() - float(kept.get("stored") or 0) <= ANSWER_SECONDS:
+        return None
+    try:
+        result = services.ScanResult(kept.get("result"))
+        at = kept.get("checked_in_at")
+        checked_in_at = datetime.fromisoformat(at) if at else None
+    except (ValueError, TypeError):
+        return None
+    attendee = services.get_door_place(edition, kept.get("attendee"))
+    return services.CheckInAnswer(result, attendee, checked_in_at)
+
+
 @bp.get("/staff/e/<slug>/checkin")
 @roles_required(*DOOR_ROLES)
 def door(slug: str):
-    return _door_page(get_edition(slug))
+    edition = get_edition(slug)
+    return _door_page(edition, answer=_take_answer(edition))
 
 
 @bp.post("/staff/e/<slug>/checkin")
@@ -95,8 +143,40 @@ def scan(slug: str):
         return _door_page(edition, form=form, status=422)
     answer = services.check_in_payload(edition, form.code.data, actor=f"staff:{current_user.id}")
     db.session.commit()
-    # The next scan starts with an empty field.
-    return _door_page(edition, answer=answer, form=ScanForm(formdata=None))
+    # Post/redirect/get: reloading the answer page does not send the scan again
+    # (which would turn the green answer red). A check-in from the search results
+    # goes back to the same results.
+    _keep_answer(edition, answer)
+    search = DoorSearchForm(request.args)
+    query = search.q.data if search.validate() and search.q.data else None
+    return redirect(url_for("checkin.door", slug=edition.slug, q=query), code=303)
+
+
+@bp.post("/staff/e/<slug>/places/<int:attendee_id>/undo-check-in")
+@roles_required(Role.ORGANISER)
+def undo_check_in(slug: str, attendee_id: int):
+    """An organiser takes back a mistaken check-in, from the place's page."""
+    edition = get_edition(slug)
+    attendee = services.get_door_place(edition, attendee_id)
+    if attendee is None:
+        abort(404)
+    back = url_for("transfers.place", slug=edition.slug, attendee_id=attendee.id)
+    form = UndoCheckInForm()
+    if not form.validate_on_submit():
+        flash(_("Tick the box to confirm that the check-in is undone."), "error")
+        return redirect(back, code=303)
+    try:
+        services.undo_check_in(attendee, actor=f"staff:{current_user.id}")
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(back, code=303)
+    db.session.commit()
+    flash(
+        _("The check-in is undone: %(name)s is expected at the door again.", name=attendee.name),
+        "success",
+    )
+    return redirect(back, code=303)
 
 
 @bp.get("/staff/e/<slug>/checkin/counts.json")
@@ -122,13 +202,33 @@ def _badge_filter(edition) -> BadgeFilterForm:
 
 
 def _badges_for(edition, form: BadgeFilterForm):
-    valid = form.validate()
+    """The badges the filter asks for; None when the filter is invalid (never all of them)."""
+    if not form.validate():
+        # WTForms' own words for a bad choice are English only ("could not coerce").
+        if form.ticket_type.errors:
+            form.ticket_type.errors = [_("Choose a ticket type from the list.")]
+        if form.arrival.errors:
+            form.arrival.errors = [_("Choose one of the options.")]
+        return None
     return services.badge_list(
         edition,
-        ticket_type_id=(form.ticket_type.data or None) if valid else None,
-        query=(form.q.data or "") if valid else "",
-        arrival=(form.arrival.data or "") if valid else "",
+        ticket_type_id=form.ticket_type.data or None,
+        query=form.q.data or "",
+        arrival=form.arrival.data or "",
         language=current_language(),
+    )
+
+
+def _badges_page(edition, form, found, status=200):
+    return (
+        render_template(
+            "checkin/badges.html",
+            edition=edition,
+            form=form,
+            count=len(found) if found is not None else None,
+            query_string=request.query_string.decode("ascii", "ignore"),
+        ),
+        status,
     )
 
 
@@ -138,13 +238,7 @@ def badges(slug: str):
     edition = get_edition(slug)
     form = _badge_filter(edition)
     found = _badges_for(edition, form)
-    return render_template(
-        "checkin/badges.html",
-        edition=edition,
-        form=form,
-        count=len(found),
-        query_string=request.query_string.decode("ascii", "ignore"),
-    )
+    return _badges_page(edition, form, found, 200 if found is not None else 422)
 
 
 @bp.get("/staff/e/<slug>/badges.pdf")
@@ -153,6 +247,8 @@ def badges_pdf(slug: str):
     edition = get_edition(slug)
     form = _badge_filter(edition)
     found = _badges_for(edition, form)
+    if found is None:
+        return _badges_page(edition, form, None, 422)
     pdf = services.badges_pdf(edition, found, current_language())
     filename = re.sub(r"[^A-Za-z0-9_-]", "", edition.slug) + "-badges.pdf"
     response = Response(pdf, mimetype="application/pdf")

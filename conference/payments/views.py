@@ -10,18 +10,16 @@ from flask import (
     Blueprint,
     Response,
     current_app,
-    g,
     jsonify,
     render_template,
     request,
-    session,
     url_for,
 )
-from flask_babel import refresh as refresh_locale
 from sqlalchemy.exc import IntegrityError
 
 from conference.core.db import db
 from conference.core.i18n import current_language
+from conference.core.manage_links import speak_language_of as _speak_language_of
 from conference.core.security import csrf, limiter
 from conference.payments import services
 from conference.payments.models import CheckoutSession, CheckoutStatus
@@ -36,16 +34,6 @@ REFRESH_SECONDS = 5
 
 def _page_limit() -> str:
     return current_app.config["MANAGE_RATE_LIMIT"]
-
-
-def _speak_language_of(language: str) -> None:
-    # Back from Stripe the booker sees the language they registered in, unless
-    # they chose one (?lang= or earlier in this browser).
-    if "lang" in request.args or session.get("lang") in current_app.config["LANGUAGES"]:
-        return
-    if language in current_app.config["LANGUAGES"]:
-        g.forced_locale = language
-        refresh_locale()
 
 
 def _send_refunds(order: Order) -> None:

@@ -8,12 +8,10 @@ a place or nothing is written. Orders are never cancelled by attendees.
 from __future__ import annotations
 
 import enum
-import io
 import secrets
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
-import segno
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import ngettext
@@ -28,7 +26,7 @@ from conference.core.db import db, insert_new, utcnow
 from conference.core.errors import DomainError, NotEnoughPlaces, NotFound, RegistrationClosed
 from conference.core.models import AuditEvent
 from conference.core.money import vat_of
-from conference.core.security import hash_token, new_ticket_code, new_token, sign_ticket_code
+from conference.core.security import hash_token, new_ticket_code, new_token
 from conference.core.services import record_audit, write_audit
 from conference.core.urls import public_url
 from conference.events.models import Edition, TicketType
@@ -657,14 +655,6 @@ def find_by_manage_token(token: str) -> ManageView:
     raise NotFound(_("This link is not valid."))
 
 
-def ticket_qr_svg(attendee: Attendee) -> str:
-    """The ticket's QR code as a scalable SVG: the signed ticket code, no personal data."""
-    qr = segno.make(sign_ticket_code(attendee.ticket_code), error="m", micro=False)
-    out = io.BytesIO()
-    qr.save(out, kind="svg", scale=1, border=4, omitsize=True, nl=False)
-    return out.getvalue().decode("utf-8")
-
-
 # --- waiting list ---------------------------------------------------------------
 
 
@@ -1113,15 +1103,45 @@ def cancel_order(order: Order, *, actor: str, reason: str = "") -> Cancellation:
     return _cancel(order, order.active_attendees, actor=actor, reason=reason)
 
 
-def cancel_attendee(attendee: Attendee, *, actor: str, reason: str = "") -> Cancellation:
-    """Cancel one place of a group: a partial credit note (and refund) for that place."""
-    return _cancel(attendee.order, [attendee], actor=actor, reason=reason)
+def cancel_attendee(
+    attendee: Attendee, *, actor: str, reason: str = "", expected_version: int | None = None
+) -> Cancellation:
+    """Cancel one place of a group: a partial credit note (and refund) for that place.
+
+    ``expected_version`` is the place's ticket_version as the organiser saw it:
+    if the place changed hands since, nothing is cancelled.
+    """
+    return _cancel(
+        attendee.order, [attendee], actor=actor, reason=reason, expected_version=expected_version
+    )
 
 
-def _cancel(order: Order, attendees: list[Attendee], *, actor: str, reason: str) -> Cancellation:
+def lock_confirmed_order(order: Order) -> bool:
+    """Lock a confirmed order's row for the rest of the transaction; False if not confirmed.
+
+    Everything that changes who holds a place or whether it is still there
+    (cancellation, transfer, approving a transfer) takes this lock first, so
+    they happen one after the other. Lock order: the order row, then the
+    quota, then the number series.
+    """
+    return _move_order(order, OrderStatus.CONFIRMED, OrderStatus.CONFIRMED)
+
+
+def _changed_hands() -> DomainError:
+    return DomainError(_("The place has changed hands since you opened the page; look again."))
+
+
+def _cancel(
+    order: Order,
+    attendees: list[Attendee],
+    *,
+    actor: str,
+    reason: str,
+    expected_version: int | None = None,
+) -> Cancellation:
     # Lock order: the order row, then the quota, then the number series,
     # as when places are claimed and invoiced; see place_order.
-    if not _move_order(order, OrderStatus.CONFIRMED, OrderStatus.CONFIRMED):
+    if not lock_confirmed_order(order):
         raise DomainError(_("Only a confirmed registration can be cancelled."))
     db.session.refresh(order)
     # The caller read the places before the lock: a second click on "cancel"
@@ -1134,9 +1154,36 @@ def _cancel(order: Order, attendees: list[Attendee], *, actor: str, reason: str)
     attendees = [a for a in attendees if a.status == AttendeeStatus.CONFIRMED]
     if not attendees or any(a.order_id != order.id for a in attendees):
         raise DomainError(_("This place is already cancelled."))
+    if expected_version is not None and any(
+        a.ticket_version != expected_version for a in attendees
+    ):
+        raise _changed_hands()
     remaining = [a for a in order.active_attendees if a not in attendees]
     for attendee in attendees:
-        attendee.status = AttendeeStatus.CANCELLED
+        # A conditional write on the place as just read: a check-in at the door
+        # (which does not lock the order) in between refuses the cancellation
+        # instead of being overwritten.
+        result = db.session.execute(
+            update(Attendee)
+            .where(
+                Attendee.id == attendee.id,
+                Attendee.status == AttendeeStatus.CONFIRMED,
+                Attendee.ticket_version == attendee.ticket_version,
+                Attendee.checked_in_at.is_(None)
+                if attendee.checked_in_at is None
+                else Attendee.checked_in_at.is_not(None),
+            )
+            .values(status=AttendeeStatus.CANCELLED)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:
+            raise DomainError(
+                _(
+                    "The place has changed since you opened the page (checked in or handed on); "
+                    "look again."
+                )
+            )
+        set_committed_value(attendee, "status", AttendeeStatus.CANCELLED)
     if not remaining:
         order.status = OrderStatus.CANCELLED
     release_places(attendees[0].ticket_type.quota_id, len(attendees))
@@ -1172,6 +1219,9 @@ def _cancel(order: Order, attendees: list[Attendee], *, actor: str, reason: str)
         credit_note=credit_note.number if credit_note else None,
     )
     _queue_cancellation_mails(order, attendees, credit_note, refund_ore, reason)
+    from conference.transfers.services import close_requests
+
+    close_requests([a.id for a in attendees], because="place_cancelled")
     db.session.flush()
     offer_free_places(order.edition)
     return Cancellation(order, attendees, credit_note, refund_ore)

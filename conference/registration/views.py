@@ -14,7 +14,6 @@ from flask import (
     abort,
     current_app,
     flash,
-    g,
     redirect,
     render_template,
     request,
@@ -22,14 +21,17 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
-from flask_babel import refresh as refresh_locale
 from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
 from wtforms.fields.choices import SelectChoice
 
+from conference.checkin.services import ticket_qr_svg
 from conference.core.db import db, utcnow
 from conference.core.errors import DomainError, NotEnoughPlaces, NotFound, RegistrationClosed
 from conference.core.i18n import current_language
+from conference.core.manage_links import manage_limit as _manage_limit
+from conference.core.manage_links import private as _private
+from conference.core.manage_links import speak_language_of as _speak_language_of
 from conference.core.money import Amounts
 from conference.core.security import limiter
 from conference.events.models import Edition, TicketType
@@ -50,34 +52,13 @@ from conference.registration import services
 from conference.registration.forms import MAX_GROUP_SIZE, RegistrationForm
 from conference.registration.models import OrderStatus, PaymentMethod, WaitingStatus
 from conference.registration.services import InvalidBooking
-from conference.transfers.services import transfer_open
+from conference.transfers.services import HandedOn, handed_on, transfer_open
 
 bp = Blueprint("registration", __name__)
 
 
 def _registration_limit() -> str:
     return current_app.config["REGISTRATION_RATE_LIMIT"]
-
-
-def _manage_limit() -> str:
-    return current_app.config["MANAGE_RATE_LIMIT"]
-
-
-def _private(response: Response) -> Response:
-    """Pages behind a manage link carry personal data: keep them out of caches and indexes."""
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Robots-Tag"] = "noindex"
-    return response
-
-
-def _speak_language_of(language: str) -> None:
-    # Someone opening a link from an e-mail has no session yet: show the page in
-    # the language they registered in, unless they chose one (?lang= or earlier).
-    if "lang" in request.args or session.get("lang") in current_app.config["LANGUAGES"]:
-        return
-    if language in current_app.config["LANGUAGES"]:
-        g.forced_locale = language
-        refresh_locale()
 
 
 # --- the registration form ---------------------------------------------------------
@@ -458,12 +439,10 @@ def manage(token: str):
         view = services.find_by_manage_token(token)
     except NotFound:
         # An old holder's link after a transfer says so instead of "not valid".
-        from conference.transfers.views import handed_on_page
-
-        page = handed_on_page(token)
-        if page is None:
+        retired = handed_on(token)
+        if retired is None:
             raise
-        return page
+        return _handed_on_page(retired)
     order = view.order
     _speak_language_of(order.language)
     attendees = view.visible_attendees
@@ -483,6 +462,23 @@ def manage(token: str):
     return _private(response)
 
 
+def _handed_on_page(retired: HandedOn) -> Response:
+    order = retired.transfer.order
+    _speak_language_of(order.language)
+    return _private(
+        Response(
+            render_template(
+                "transfers/handed_on.html",
+                transfer=retired.transfer,
+                passed_on_again=retired.passed_on_again,
+                order=order,
+                edition=order.edition,
+                language=current_language(),
+            )
+        )
+    )
+
+
 @bp.get("/m/<token>/qr/<int:attendee_id>.svg")
 @limiter.limit(_manage_limit)
 def ticket_qr(token: str, attendee_id: int):
@@ -490,7 +486,7 @@ def ticket_qr(token: str, attendee_id: int):
     attendee = next((a for a in view.visible_attendees if a.id == attendee_id), None)
     if attendee is None:
         abort(404)
-    response = Response(services.ticket_qr_svg(attendee), mimetype="image/svg+xml")
+    response = Response(ticket_qr_svg(attendee), mimetype="image/svg+xml")
     return _private(response)
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from conference.core.db import db, utcnow
@@ -39,6 +39,39 @@ from conference.registration.models import Attendee, AttendeeStatus, Order, Orde
 from conference.transfers.models import OutsideDomainRule, PlaceTransfer, TransferStatus
 
 _EMAIL = re.compile(r"^[^@\s]+@([^@\s]+\.[^@\s]+)$")
+
+#: Free e-mail services: anyone can have an address there, so an address at one
+#: of them never shows that someone belongs to the buying organisation. They
+#: are never counted as the organisation's domains, so a transfer to such an
+#: address always gets the warning and the edition's rule for outside transfers.
+FREE_MAIL_DOMAINS = frozenset(
+    {
+        "gmail.com",
+        "googlemail.com",
+        "hotmail.com",
+        "hotmail.dk",
+        "outlook.com",
+        "outlook.dk",
+        "live.com",
+        "live.dk",
+        "msn.com",
+        "icloud.com",
+        "me.com",
+        "mac.com",
+        "yahoo.com",
+        "yahoo.dk",
+        "aol.com",
+        "proton.me",
+        "protonmail.com",
+        "gmx.com",
+        "gmx.net",
+        "mail.dk",
+        "jubii.dk",
+        "ofir.dk",
+        "post.tele.dk",
+        "webspeed.dk",
+    }
+)
 
 
 class InvalidTransfer(DomainError):
@@ -103,9 +136,14 @@ def email_domain(email: str) -> str:
     return match.group(1) if match else ""
 
 
+def is_free_mail(domain: str) -> bool:
+    return domain in FREE_MAIL_DOMAINS
+
+
 def organisation_domains(order: Order) -> list[str]:
     """The e-mail domains that count as the buying organisation: the booker's and those
-    of the places as they were registered (a transfer never widens them)."""
+    of the places as they were registered (a transfer never widens them), free e-mail
+    services left out."""
     first_holder = {}
     for attendee_id, address in db.session.execute(
         select(PlaceTransfer.attendee_id, PlaceTransfer.from_email)
@@ -120,12 +158,14 @@ def organisation_domains(order: Order) -> list[str]:
     for attendee in order.attendees:
         domains.add(email_domain(first_holder.get(attendee.id, attendee.email)))
     domains.discard("")
-    return sorted(domains)
+    return sorted(d for d in domains if not is_free_mail(d))
 
 
 def is_outside_organisation(order: Order, email: str) -> bool:
     """Whether the address is outside every domain of the organisation (subdomains count in)."""
     domain = email_domain(email)
+    if is_free_mail(domain):
+        return True
     for known in organisation_domains(order):
         if domain == known or domain.endswith("." + known):
             return False
@@ -148,7 +188,7 @@ def check_colleague(attendee: Attendee, colleague: Colleague) -> dict[str, str]:
         errors["email"] = _("This field is required.")
     elif not email_domain(colleague.email) or len(colleague.email) > 254:
         errors["email"] = _("Enter a valid e-mail address.")
-    elif colleague.email.lower() == attendee.email.lower():
+    elif same_mailbox(colleague.email, attendee.email):
         errors["email"] = _("This person already holds the place.")
     elif _holds_a_place(attendee.order.edition_id, colleague.email):
         errors["email"] = _("This person already has a place at the conference.")
@@ -159,7 +199,28 @@ def check_colleague(attendee: Attendee, colleague: Colleague) -> dict[str, str]:
     return errors
 
 
+def mailbox(email: str) -> str:
+    """The address lowercased with any +tag taken off the local part:
+    kollega2+konf@aarhus.dk and Kollega2@aarhus.dk are the same person's mailbox."""
+    local, at, domain = (email or "").strip().lower().rpartition("@")
+    if not at:
+        return domain
+    return f"{local.partition('+')[0] or local}@{domain}"
+
+
+def same_mailbox(a: str, b: str) -> bool:
+    return mailbox(a) == mailbox(b)
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def _holds_a_place(edition_id: int, email: str) -> bool:
+    """Whether the mailbox already holds a place, with or without a +tag on either side."""
+    base = mailbox(email)
+    local, _at, domain = base.rpartition("@")
+    address = func.lower(Attendee.email)
     found = db.session.scalar(
         select(Attendee.id)
         .join(Attendee.order)
@@ -167,7 +228,10 @@ def _holds_a_place(edition_id: int, email: str) -> bool:
             Order.edition_id == edition_id,
             Order.status.in_((OrderStatus.CONFIRMED, OrderStatus.PENDING_PAYMENT)),
             Attendee.status == AttendeeStatus.CONFIRMED,
-            func.lower(Attendee.email) == email.strip().lower(),
+            or_(
+                address == base,
+                address.like(f"{_escape_like(local)}+%@{_escape_like(domain)}", escape="\\"),
+            ),
         )
         .limit(1)
     )
@@ -221,6 +285,33 @@ def request_transfer(
     needs_approval = outside and edition.transfer_outside_domain == OutsideDomainRule.APPROVAL
     if outside and not confirmed_outside:
         domains = organisation_domains(order)
+        if is_free_mail(email_domain(colleague.email)) or not domains:
+            if not domains:
+                reason = _(
+                    "The registration has no e-mail addresses of %(organisation)s's own, "
+                    "only of free e-mail services, so %(email)s cannot be matched to the "
+                    "organisation.",
+                    email=colleague.email,
+                    organisation=order.organisation,
+                )
+            else:
+                reason = _(
+                    "%(email)s is an address at a free e-mail service, not one of "
+                    "%(organisation)s (%(domains)s).",
+                    email=colleague.email,
+                    organisation=order.organisation,
+                    domains=", ".join(domains),
+                )
+            if needs_approval:
+                rule = _(
+                    "A place can be handed to a colleague from the same organisation; "
+                    "the organiser must approve this transfer."
+                )
+            else:
+                rule = _("A place is meant for a colleague from the same organisation.")
+            raise OutsideOrganisation(
+                f"{reason} {rule}", needs_approval=needs_approval, domains=domains
+            )
         if needs_approval:
             message = _(
                 "%(email)s is not an address of %(organisation)s (%(domains)s). "
@@ -293,10 +384,15 @@ def approve_transfer(
     """Carry out a request waiting for approval, against the place as it was asked for.
 
     Refused (and nothing written) when the place changed since the request.
+    Lock order as for every change of holder: the order row first (see
+    ``_lock_order``), then the place, then the request rows.
     """
-    if not _decide(transfer, TransferStatus.PENDING, TransferStatus.COMPLETED):
+    _lock_order(transfer.order)
+    db.session.refresh(transfer)
+    if transfer.status != TransferStatus.PENDING:
         raise TransferConflict(_("This request has already been decided."))
     attendee = transfer.attendee
+    db.session.refresh(attendee)
     colleague = Colleague(
         transfer.to_name, transfer.to_email, transfer.to_job_title, transfer.to_dietary
     )
@@ -359,6 +455,21 @@ def decline_transfer(
     return transfer
 
 
+def _lock_order(order: Order) -> None:
+    """Take the order-row lock a cancellation takes, before touching a place.
+
+    A cancellation locks the order and then re-reads its places; a transfer that
+    did not take the same lock could rewrite a place in between, and the
+    cancellation would cancel the new holder's place while telling the old one.
+    Refuses when the order is no longer confirmed.
+    """
+    from conference.registration.services import lock_confirmed_order
+
+    if not lock_confirmed_order(order):
+        db.session.refresh(order)
+        raise TransferRefused(_("Only a confirmed registration can be transferred."))
+
+
 def _conflict() -> TransferConflict:
     return TransferConflict(
         _(
@@ -389,6 +500,12 @@ def _ask_for_approval(
     requester_email: str,
 ) -> TransferResult:
     order = attendee.order
+    _lock_order(order)
+    # What was read before the lock may be out of date (cancelled, checked in, handed on).
+    db.session.refresh(attendee)
+    _refuse_unless_transferable(attendee)
+    if attendee.ticket_version != expected_version:
+        raise _conflict()
     _supersede_requests(attendee.id)
     transfer = PlaceTransfer(
         attendee_id=attendee.id,
@@ -440,6 +557,67 @@ def _supersede_requests(attendee_id: int, keep: int | None = None) -> None:
     db.session.execute(statement)
 
 
+#: Why a request waiting for approval was closed without a decision (``note``).
+CLOSED_BECAUSE = ("place_cancelled", "place_checked_in")
+
+
+def close_requests(attendee_ids: list[int], *, because: str) -> int:
+    """Close the requests still waiting for approval for these places, which were
+    cancelled or checked in: no organiser has to decide them any more.
+
+    They become ``superseded`` with ``because`` as the note (see ``closed_reason``)
+    and drop out of the approval list. Takes the request rows after the place row,
+    as a transfer does. Returns how many were closed.
+    """
+    if because not in CLOSED_BECAUSE:  # pragma: no cover - a programming error
+        raise ValueError(because)
+    if not attendee_ids:
+        return 0
+    waiting = db.session.scalars(
+        select(PlaceTransfer).where(
+            PlaceTransfer.attendee_id.in_(attendee_ids),
+            PlaceTransfer.status == TransferStatus.PENDING,
+        )
+    ).all()
+    closed = 0
+    for transfer in waiting:
+        result = db.session.execute(
+            update(PlaceTransfer)
+            .where(PlaceTransfer.id == transfer.id, PlaceTransfer.status == TransferStatus.PENDING)
+            .values(
+                status=TransferStatus.SUPERSEDED,
+                decided_at=utcnow(),
+                decided_by="system",
+                note=because,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:
+            closed += 1
+            record_audit(
+                "system",
+                "transfer.closed",
+                "attendee",
+                transfer.attendee_id,
+                transfer_id=transfer.id,
+                because=because,
+                to_name=transfer.to_name,
+                to_email=transfer.to_email,
+            )
+    return closed
+
+
+def closed_reason(transfer: PlaceTransfer) -> str:
+    """Why a request was closed without a decision, in words; "" for other requests."""
+    if transfer.status != TransferStatus.SUPERSEDED:
+        return ""
+    if transfer.note == "place_cancelled":
+        return _("Closed automatically: the place was cancelled.")
+    if transfer.note == "place_checked_in":
+        return _("Closed automatically: the place was checked in.")
+    return ""
+
+
 def _carry_out(
     attendee: Attendee,
     colleague: Colleague,
@@ -454,6 +632,7 @@ def _carry_out(
 ) -> TransferResult:
     now = now or utcnow()
     order = attendee.order
+    _lock_order(order)
     old = {
         "name": attendee.name,
         "email": attendee.email,
@@ -487,6 +666,11 @@ def _carry_out(
         raise _conflict()
     if attendee.ticket_code == old["ticket_code"]:  # pragma: no cover - a broken write
         raise DomainError(_("The transfer could not be made."))
+    if pending is not None and not _decide(
+        pending, TransferStatus.PENDING, TransferStatus.COMPLETED
+    ):
+        # Declined (or closed) by someone else since it was read: nothing is kept.
+        raise TransferConflict(_("This request has already been decided."))
 
     transfer = pending or PlaceTransfer(
         attendee_id=attendee.id,
@@ -593,6 +777,33 @@ def transfer_for_old_link(token: str) -> PlaceTransfer | None:
     )
 
 
+@dataclass
+class HandedOn:
+    """What an old holder's manage link opens."""
+
+    transfer: PlaceTransfer
+    #: The place was transferred again later (perhaps back to this person under a
+    #: new link): the page names no later holder, it only says the link is retired.
+    passed_on_again: bool
+
+
+def handed_on(token: str) -> HandedOn | None:
+    """The retired link's transfer and whether the place moved on again since; or None."""
+    transfer = transfer_for_old_link(token)
+    if transfer is None:
+        return None
+    later = db.session.scalar(
+        select(func.count())
+        .select_from(PlaceTransfer)
+        .where(
+            PlaceTransfer.attendee_id == transfer.attendee_id,
+            PlaceTransfer.status == TransferStatus.COMPLETED,
+            PlaceTransfer.id > transfer.id,
+        )
+    )
+    return HandedOn(transfer=transfer, passed_on_again=bool(later))
+
+
 def transfer_for_old_ticket_code(code: str) -> PlaceTransfer | None:
     """The transfer that retired this ticket code (a QR from before a transfer)."""
     return db.session.scalar(
@@ -670,14 +881,51 @@ class HistoryEntry:
     data: dict
 
 
+#: Cancellations are audited under the order, with the ids of the places they cancelled.
+_CANCELLATIONS = ("order.cancelled", "attendee.cancelled")
+
+
 def place_history(attendee: Attendee) -> list[HistoryEntry]:
-    """Everything the audit log holds about a place (transfers, requests, check-in)."""
+    """Everything the audit log holds about a place: transfers, requests, check-ins
+    (and their undoing) under the place, and the cancellations of the order that
+    cancelled this place."""
     events = db.session.scalars(
         select(AuditEvent)
-        .where(AuditEvent.object_type == "attendee", AuditEvent.object_id == attendee.id)
+        .where(
+            or_(
+                (AuditEvent.object_type == "attendee") & (AuditEvent.object_id == attendee.id),
+                (AuditEvent.object_type == "order")
+                & (AuditEvent.object_id == attendee.order_id)
+                & AuditEvent.action.in_(_CANCELLATIONS),
+            )
+        )
         .order_by(AuditEvent.id)
     )
-    return [HistoryEntry(e.created_at, e.actor, e.action, dict(e.data or {})) for e in events]
+    history = []
+    for event in events:
+        data = dict(event.data or {})
+        if event.object_type == "order":
+            if attendee.id not in (data.get("attendees") or []):
+                continue
+            action = "attendee.cancelled"
+        else:
+            action = event.action
+        history.append(HistoryEntry(event.created_at, event.actor, action, data))
+    return history
+
+
+def history_label(action: str) -> str:
+    """What a history entry did, in words (the audit action itself for anything else)."""
+    labels = {
+        "transfer.completed": _("Transferred"),
+        "transfer.requested": _("Transfer requested"),
+        "transfer.declined": _("Transfer request declined"),
+        "transfer.closed": _("Transfer request closed"),
+        "attendee.checked_in": _("Checked in"),
+        "attendee.check_in_undone": _("Check-in undone"),
+        "attendee.cancelled": _("Cancelled"),
+    }
+    return labels.get(action, action)
 
 
 def place_transfers(attendee: Attendee) -> list[PlaceTransfer]:

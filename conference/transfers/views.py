@@ -7,17 +7,13 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     flash,
-    g,
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 from flask_babel import gettext as _
-from flask_babel import refresh as refresh_locale
 from flask_login import current_user
 
 from conference.auth.models import Role
@@ -25,6 +21,9 @@ from conference.auth.services import roles_required
 from conference.core.db import db
 from conference.core.errors import DomainError
 from conference.core.i18n import current_language
+from conference.core.manage_links import manage_limit as _manage_limit
+from conference.core.manage_links import private as _private
+from conference.core.manage_links import speak_language_of as _speak_language_of
 from conference.core.security import limiter
 from conference.events.services import get_edition
 from conference.registration.services import find_by_manage_token
@@ -38,47 +37,6 @@ from conference.transfers.services import (
 )
 
 bp = Blueprint("transfers", __name__)
-
-
-def _manage_limit() -> str:
-    return current_app.config["MANAGE_RATE_LIMIT"]
-
-
-def _private(response: Response) -> Response:
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["X-Robots-Tag"] = "noindex"
-    return response
-
-
-def _speak_language_of(language: str) -> None:
-    if "lang" in request.args or session.get("lang") in current_app.config["LANGUAGES"]:
-        return
-    if language in current_app.config["LANGUAGES"]:
-        g.forced_locale = language
-        refresh_locale()
-
-
-# --- the old holder's link ------------------------------------------------------------
-
-
-def handed_on_page(token: str) -> Response | None:
-    """What an old holder's manage link shows after the place was handed on (or None)."""
-    transfer = services.transfer_for_old_link(token)
-    if transfer is None:
-        return None
-    order = transfer.order
-    _speak_language_of(order.language)
-    return _private(
-        Response(
-            render_template(
-                "transfers/handed_on.html",
-                transfer=transfer,
-                order=order,
-                edition=order.edition,
-                language=current_language(),
-            )
-        )
-    )
 
 
 # --- the attendee's and booker's form ---------------------------------------------------
@@ -189,6 +147,7 @@ def _render_overview(edition, rule_form=None, status=200):
             names=services.staff_names(actors),
             actor_label=services.actor_label,
             domains=services.organisation_domains,
+            closed_reason=services.closed_reason,
         ),
         status,
     )
@@ -278,6 +237,8 @@ def _render_place(edition, attendee, form=None, status=200, error=None):
             outside=services.is_outside_organisation,
             names=services.staff_names(actors),
             actor_label=services.actor_label,
+            history_label=services.history_label,
+            closed_reason=services.closed_reason,
         ),
         status,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import func, select
 
@@ -43,6 +45,10 @@ def _credit_notes() -> list[Invoice]:
 
 def _cancel(client, order, **data):
     form = {"confirm": "y", "reason": "Dobbeltregistrering"}
+    if "attendee_id" in data and "version" not in data:
+        # What the page sends: the place's version as the organiser saw it.
+        attendee = db.session.get(Attendee, int(data["attendee_id"]))
+        form["version"] = str(attendee.ticket_version)
     form.update(data)
     return client.post(f"/staff/e/{order.edition.slug}/orders/{order.reference}/cancel", data=form)
 
@@ -201,3 +207,45 @@ def test_only_organisers_cancel(client, edition, role):
     assert client.get(f"/staff/e/{edition.slug}/orders/{order.reference}").status_code == 403
     assert _cancel(client, order).status_code == 403
     assert _credit_notes() == []
+
+
+def test_the_place_form_carries_the_places_version(organiser, edition):
+    order = _order(edition, 2)
+    page = organiser.get(f"/staff/e/{edition.slug}/orders/{order.reference}").get_data(as_text=True)
+    for attendee in order.attendees:
+        assert re.search(
+            rf'name="attendee_id" value="{attendee.id}">\s*'
+            rf'<input type="hidden" name="version" value="{attendee.ticket_version}">',
+            page,
+        )
+
+
+def test_a_place_that_changed_hands_since_the_page_was_opened_is_not_cancelled(organiser, edition):
+    from conference.transfers.services import Colleague, organiser_transfer
+
+    order = _order(edition, 2)
+    attendee = order.attendees[0]
+    seen = attendee.ticket_version  # the organiser opens the order page
+    organiser_transfer(
+        attendee, Colleague("Ny Holder", "ny@aarhus.dk"), expected_version=seen, actor="staff:9"
+    )
+    db.session.commit()
+    response = _cancel(organiser, order, attendee_id=str(attendee.id), version=str(seen))
+    assert response.status_code == 409
+    assert "changed hands since you opened the page; look again" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Attendee, attendee.id).status == "confirmed"
+    assert _credit_notes() == [] and _taken(edition) == 2
+    assert [m for m in outbox() if m.kind == "place_cancelled"] == []
+    # Looking again (the current version) cancels the new holder's place and tells them.
+    response = _cancel(organiser, order, attendee_id=str(attendee.id))
+    assert response.status_code == 302
+    assert [m.to_address for m in outbox() if m.kind == "place_cancelled"] == ["ny@aarhus.dk"]
+
+
+def test_a_place_form_without_the_version_cancels_nothing(organiser, edition):
+    order = _order(edition, 2)
+    form = {"confirm": "y", "attendee_id": str(order.attendees[0].id)}
+    response = organiser.post(f"/staff/e/{edition.slug}/orders/{order.reference}/cancel", data=form)
+    assert response.status_code == 422
+    assert _credit_notes() == [] and _taken(edition) == 2

@@ -33,7 +33,9 @@ def _door(client, role="checkin"):
 
 
 def _scan(client, edition, payload):
-    return client.post(f"/staff/e/{edition.slug}/checkin?lang=en", data={"code": payload})
+    return client.post(
+        f"/staff/e/{edition.slug}/checkin?lang=en", data={"code": payload}, follow_redirects=True
+    )
 
 
 def _result(html: str) -> str:
@@ -188,6 +190,8 @@ def test_the_door_page_works_without_javascript_and_obeys_the_csp(app, client, p
     refused = client.post(f"/staff/e/{edition.slug}/checkin", data={"code": payload})
     assert refused.status_code == 400
     admitted = client.post(
-        f"/staff/e/{edition.slug}/checkin", data={"code": payload, "csrf_token": token}
+        f"/staff/e/{edition.slug}/checkin",
+        data={"code": payload, "csrf_token": token},
+        follow_redirects=True,
     )
     assert _result(admitted.get_data(as_text=True)) == "admitted"

@@ -125,7 +125,8 @@ def test_badges_for_a_filter(client, placed, edition):
     assert "Taler Tine" in text and "Kollega 1" not in text and "Speaker" in text
     text = pdf_text(client.get(f"/staff/e/{edition.slug}/badges.pdf?q=nobody").data)
     assert "Kollega" not in text  # an empty sheet, not an error
-    assert client.get(f"/staff/e/{edition.slug}/badges.pdf?ticket_type=abc").status_code == 200
+    # An invalid filter is an error, not every badge (see test_door_after_review).
+    assert client.get(f"/staff/e/{edition.slug}/badges.pdf?ticket_type=abc").status_code == 422
 
 
 def test_badges_are_for_organisers_only(app, client, edition):

@@ -8,13 +8,13 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 from conference import create_app
+from conference.checkin.services import ticket_qr_svg
 from conference.core.db import db, utcnow
 from conference.core.security import unsign_ticket_code
 from conference.events.models import Quota
 from conference.invoicing.services import invoice_for_order
 from conference.mail.models import OutboxMessage
 from conference.registration.models import Attendee, Order, WaitingListEntry
-from conference.registration.services import ticket_qr_svg
 from tests.conftest import booking_form, csrf_token_from
 
 
