@@ -11,6 +11,7 @@ connection was thrown away).
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
 
 from conference.core.db import db
@@ -21,8 +22,6 @@ from conference.mail.models import OutboxMessage
 from conference.registration.models import Attendee, Order
 from tests.conftest import booking_form, postgres_only
 from tests.faults.conftest import connection_killed_after, connection_killed_at_commit, count
-
-pytestmark = postgres_only
 
 #: Points inside place_order's transaction, in the order the statements run.
 INSIDE_THE_TRANSACTION = [
@@ -57,6 +56,7 @@ def _next_registration_works(client, edition, count_: int = 2) -> None:
     assert count(OutboxMessage) == 1 + count_
 
 
+@postgres_only
 @pytest.mark.parametrize("statement", INSIDE_THE_TRANSACTION)
 def test_a_killed_connection_inside_the_transaction_registers_nothing_and_says_so(
     app, client, edition, terminate_backend, statement
@@ -75,6 +75,7 @@ def test_a_killed_connection_inside_the_transaction_registers_nothing_and_says_s
     _next_registration_works(client, edition)
 
 
+@postgres_only
 def test_the_page_is_in_the_bookers_language(app, client, edition, terminate_backend):
     client.get(f"/e/{edition.slug}?lang=en")
     with connection_killed_after(db.engine, "UPDATE quota SET taken", terminate_backend):
@@ -87,6 +88,7 @@ def test_the_page_is_in_the_bookers_language(app, client, edition, terminate_bac
     _nothing_left_of_the_order(edition)
 
 
+@postgres_only
 def test_a_connection_lost_after_the_last_write_registers_nothing(
     app, client, edition, terminate_backend
 ):
@@ -102,6 +104,7 @@ def test_a_connection_lost_after_the_last_write_registers_nothing(
     _next_registration_works(client, edition)
 
 
+@postgres_only
 def test_a_connection_lost_at_commit_does_not_claim_nothing_was_saved(
     app, client, edition, terminate_backend
 ):
@@ -120,6 +123,7 @@ def test_a_connection_lost_at_commit_does_not_claim_nothing_was_saved(
     _next_registration_works(client, edition)
 
 
+@postgres_only
 def test_a_database_restart_between_requests_is_not_seen_by_the_next_booker(
     app, client, edition, terminate_backend
 ):
@@ -132,6 +136,7 @@ def test_a_database_restart_between_requests_is_not_seen_by_the_next_booker(
     _next_registration_works(client, edition)
 
 
+@postgres_only
 def test_without_pre_ping_the_first_request_after_a_restart_gets_the_503_page(
     database_url, app, edition, terminate_backend
 ):
@@ -157,3 +162,35 @@ def test_without_pre_ping_the_first_request_after_a_restart_gets_the_503_page(
     finally:
         with bare.app_context():
             db.engine.dispose()
+
+
+# --- which errors get the page (any database) -------------------------------------
+
+
+class _Driver(Exception):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("error", "unavailable"),
+    [
+        (sa_exc.OperationalError("SELECT 1", {}, _Driver("server closed the connection")), True),
+        (sa_exc.DBAPIError("SELECT 1", {}, _Driver("gone"), connection_invalidated=True), True),
+        (sa_exc.TimeoutError("QueuePool limit reached"), True),
+        (sa_exc.IntegrityError("INSERT", {}, _Driver("duplicate key")), False),
+        (sa_exc.ProgrammingError("SELEC 1", {}, _Driver("syntax error")), False),
+        (ValueError("not the database"), False),
+    ],
+)
+def test_only_an_unreachable_database_gets_the_503_page_a_bug_stays_a_500(error, unavailable):
+    from conference.core.errors import database_unavailable
+
+    assert database_unavailable(error) is unavailable
+    # Also when it is what caused the error that reached the view.
+    try:
+        try:
+            raise error
+        except Exception as cause:
+            raise sa_exc.PendingRollbackError("roll back first") from cause
+    except sa_exc.PendingRollbackError as wrapped:
+        assert database_unavailable(wrapped) is unavailable
