@@ -42,6 +42,9 @@ def test_organiser_raises_capacity_and_waiting_group_accepts_offer(
     # A booker finds the conference full and puts two colleagues on the waiting list.
     page.goto(f"{live_server}/e/{slug}")
     page.get_by_role("link", name=re.compile("venteliste", re.I)).click()
+    # Wait for the form page's load (its deferred script adds the rows on change):
+    # choosing before it ran left one row on a busy machine.
+    page.wait_for_url(re.compile(rf"/e/{slug}/register"))
     page.select_option("#attendee_count", "2")
     for index in range(2):
         page.fill(f"#attendees-{index}-name", f"Venter {index + 1}")
