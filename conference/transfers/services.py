@@ -11,6 +11,10 @@ conditional write::
 so of two transfers of the same place made at once exactly one wins and the
 other is told, and a place checked in at the door cannot be handed on (a
 check-in is a conditional write on the same row, see ``checkin.services``).
+Before it the transfer takes the order-row lock an organiser's cancellation
+takes (``registration.services.lock_confirmed_order``): a cancellation that has
+read the places cannot have one rewritten under it. Lock order everywhere: the
+order row, the place, then the transfer requests.
 The old ticket code and manage link are kept on the ``PlaceTransfer`` record:
 the old QR is refused at the door as "transferred" and the old link says the
 place was handed on. The invoice stays with the buying organisation.

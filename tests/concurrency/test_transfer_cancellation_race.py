@@ -25,6 +25,7 @@ from sqlalchemy import event, select
 from conference.checkin.services import ScanResult, check_in_code
 from conference.core.db import db
 from conference.core.errors import DomainError
+from conference.core.i18n import force_locale
 from conference.events.models import Edition, Quota
 from conference.invoicing.models import Invoice
 from conference.mail.models import OutboxMessage
@@ -96,27 +97,42 @@ class PauseBeforePlaceWrite:
             time.sleep(self.seconds)
 
 
-def _canceller(attendee_id: int, *, version: int | None = None, pause=None, hold=0.0, wait=0.0):
+def _wait(signal: threading.Event | None) -> None:
+    if signal is not None:
+        assert signal.wait(timeout=20), "the other thread never got there"
+
+
+def _canceller(attendee_id: int, *, version: int | None = None, pause=None, after=None):
+    """Cancel the place (as the organiser's form does when ``version`` is given).
+
+    ``after``: start cancelling only once the other thread has written (not committed).
+    """
+
     def job():
         # The organiser's request has read the place before the other one committed.
         attendee = db.session.get(Attendee, attendee_id)
-        time.sleep(wait)
+        _wait(after)
         if pause is not None:
             pause.pause_this_thread()
-        try:
-            cancel_attendee(attendee, actor="staff:1", reason="Aflyst", expected_version=version)
-        except DomainError as refusal:
-            db.session.rollback()
-            return ("refused", refusal.message)
-        time.sleep(hold)
+        with force_locale("en_GB"):
+            try:
+                cancel_attendee(
+                    attendee, actor="staff:1", reason="Aflyst", expected_version=version
+                )
+            except DomainError as refusal:
+                db.session.rollback()
+                return ("refused", refusal.message)
         return ("cancelled", None)
 
     return job
 
 
-def _transferrer(attendee_id: int, version: int, email: str, *, wait=0.0, hold=0.0):
+def _transferrer(attendee_id: int, version: int, email: str, *, after=None, hold=0.0, done=None):
+    """Transfer the place; ``after``: once the cancellation is in its gap; ``done``: set
+    when the transfer is written, which it then holds uncommitted for ``hold`` seconds."""
+
     def job():
-        time.sleep(wait)
+        _wait(after)
         attendee = db.session.get(Attendee, attendee_id)
         try:
             request_transfer(
@@ -129,6 +145,8 @@ def _transferrer(attendee_id: int, version: int, email: str, *, wait=0.0, hold=0
         except DomainError as refusal:
             db.session.rollback()
             return ("refused", type(refusal).__name__)
+        if done is not None:
+            done.set()
         time.sleep(hold)  # the transfer holds its locks a while before the commit
         return ("transferred", None)
 
@@ -144,7 +162,7 @@ def test_a_transfer_in_the_cancellations_gap_waits_and_is_refused(race_app, edit
             race_app,
             [
                 _canceller(attendee_id, version=version, pause=pause),
-                _transferrer(attendee_id, version, "ny@aarhus.dk", wait=0.3),
+                _transferrer(attendee_id, version, "ny@aarhus.dk", after=pause.paused),
             ],
         )
     _no_crashes(outcomes)
@@ -164,11 +182,12 @@ def test_a_cancellation_waiting_for_a_transfer_tells_the_new_holder(
     """The transfer holds the order while the cancellation comes (read before it)."""
     _id, places = _order(edition, 2)
     attendee_id, old_email, _code, version = places[0]
+    written = threading.Event()
     outcomes = run_together(
         race_app,
         [
-            _transferrer(attendee_id, version, "ny@aarhus.dk", hold=0.8),
-            _canceller(attendee_id, version=version if from_the_page else None, wait=0.3),
+            _transferrer(attendee_id, version, "ny@aarhus.dk", hold=0.8, done=written),
+            _canceller(attendee_id, version=version if from_the_page else None, after=written),
         ],
     )
     _no_crashes(outcomes)
@@ -243,14 +262,16 @@ def _pending_request(edition):
     return attendee_id, version, transfer_id
 
 
-def _approver(transfer_id: int, *, wait=0.0, hold=0.0):
+def _approver(transfer_id: int, *, after=None, hold=0.0, done=None):
     def job():
-        time.sleep(wait)
+        _wait(after)
         try:
             approve_transfer(db.session.get(PlaceTransfer, transfer_id), actor="staff:2")
         except DomainError as refusal:
             db.session.rollback()
             return ("refused", type(refusal).__name__)
+        if done is not None:
+            done.set()
         time.sleep(hold)
         return ("approved", None)
 
@@ -259,7 +280,11 @@ def _approver(transfer_id: int, *, wait=0.0, hold=0.0):
 
 def test_an_approval_holding_the_order_makes_the_cancellation_see_the_new_holder(race_app, edition):
     attendee_id, _version, transfer_id = _pending_request(edition)
-    outcomes = run_together(race_app, [_approver(transfer_id, hold=0.8), _canceller(attendee_id)])
+    written = threading.Event()
+    outcomes = run_together(
+        race_app,
+        [_approver(transfer_id, hold=0.8, done=written), _canceller(attendee_id, after=written)],
+    )
     _no_crashes(outcomes)
     assert outcomes[0].value == ("approved", None)
     assert outcomes[1].value == ("cancelled", None)
@@ -275,7 +300,7 @@ def test_an_approval_in_the_cancellations_gap_waits_and_finds_the_request_closed
             race_app,
             [
                 _canceller(attendee_id, version=version, pause=pause),
-                _approver(transfer_id, wait=0.3),
+                _approver(transfer_id, after=pause.paused),
             ],
         )
     _no_crashes(outcomes)
@@ -295,7 +320,7 @@ def test_a_check_in_in_the_cancellations_gap_refuses_the_cancellation(race_app, 
     attendee_id, _email, code, version = places[0]
 
     def scan():
-        time.sleep(0.3)
+        _wait(pause.paused)  # the cancellation has read the place and not written it
         return check_in_code(db.session.get(Edition, edition_id), code, actor="staff:3").result
 
     with PauseBeforePlaceWrite(race_app, 0.8) as pause:
