@@ -13,7 +13,13 @@ from functools import cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-VALIDATORS = Path(os.environ.get("PEPPOL_VALIDATORS") or ROOT.parent / "shared" / "validators")
+# Beside the checkout (../shared/validators), or the workplace's copy when the
+# suite runs from a clone elsewhere; PEPPOL_VALIDATORS overrides both.
+_CANDIDATES = [ROOT.parent / "shared" / "validators", Path("/work/shared/validators")]
+VALIDATORS = Path(
+    os.environ.get("PEPPOL_VALIDATORS")
+    or next((c for c in _CANDIDATES if (c / "validate.py").is_file()), _CANDIDATES[0])
+)
 
 
 @cache
