@@ -7,7 +7,7 @@ import hashlib
 import hmac
 import secrets
 
-from flask import Flask, current_app
+from flask import Flask, abort, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_wtf import CSRFProtect
@@ -72,6 +72,7 @@ def _policy(form_action: str) -> str:
 
 
 CONTENT_SECURITY_POLICY = _policy("'self'")
+FORM_MIMETYPES = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 
 def content_security_policy(config) -> str:
@@ -91,6 +92,17 @@ def init_security(app: Flask) -> None:
     """CSRF on every form, rate limits, and security headers on every response."""
     csrf.init_app(app)
     limiter.init_app(app)
+
+    @app.before_request
+    def refuse_nul_characters():
+        # Nobody types a NUL character, and PostgreSQL cannot store or even
+        # compare one in text: a path, query or form value with one would end
+        # in a database error. Refuse the request before anything reads it.
+        values = [request.path, *request.args.values()]
+        if request.method == "POST" and request.mimetype in FORM_MIMETYPES:
+            values.extend(request.form.values())
+        if any("\x00" in value for value in values):
+            abort(400)
 
     @app.after_request
     def set_security_headers(response):

@@ -76,3 +76,19 @@ def test_https_form_post_with_same_origin_referer_passes_csrf(app, edition):
     # Without the Referer (what "no-referrer" would cause) Flask-WTF refuses it.
     again = client.post(url, data=data)
     assert again.status_code == 400
+
+
+def test_a_nul_character_anywhere_is_a_clear_400_and_writes_nothing(client, edition):
+    from sqlalchemy import func, select
+
+    from conference.core.db import db
+    from conference.registration.models import Order
+    from tests.conftest import booking_form
+
+    for url in (f"/e/%00{edition.slug}", "/m/%00", f"/e/{edition.slug}?lang=%00"):
+        response = client.get(url)
+        assert response.status_code == 400, url
+        assert "Forespørgslen kunne ikke behandles" in response.get_data(as_text=True)
+    data = booking_form(edition, 1, booker_name="Hanne\x00Jensen")
+    assert client.post(f"/e/{edition.slug}/register", data=data).status_code == 400
+    assert db.session.scalar(select(func.count()).select_from(Order)) == 0
