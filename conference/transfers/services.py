@@ -242,6 +242,25 @@ def _holds_a_place(edition_id: int, email: str) -> bool:
     return found is not None
 
 
+def _checked_colleague(
+    attendee: Attendee, colleague: Colleague, expected_version: int
+) -> Colleague:
+    """The colleague's cleaned details, if the place may go to them as the form saw it.
+
+    Raises TransferRefused for a place that cannot be transferred,
+    TransferConflict when the place changed since the form was opened, and
+    InvalidTransfer with the field errors.
+    """
+    _refuse_unless_transferable(attendee)
+    if attendee.ticket_version != expected_version:
+        raise _conflict()
+    colleague = colleague.cleaned()
+    errors = check_colleague(attendee, colleague)
+    if errors:
+        raise InvalidTransfer(errors)
+    return colleague
+
+
 def _refuse_unless_transferable(attendee: Attendee) -> None:
     if attendee.status != AttendeeStatus.CONFIRMED:
         raise TransferRefused(_("This place is cancelled and cannot be transferred."))
@@ -278,13 +297,7 @@ def request_transfer(
     edition = order.edition
     if not transfer_open(edition, now):
         raise TransferRefused(_("The deadline for transferring places has passed."))
-    _refuse_unless_transferable(attendee)
-    if attendee.ticket_version != expected_version:
-        raise _conflict()
-    colleague = colleague.cleaned()
-    errors = check_colleague(attendee, colleague)
-    if errors:
-        raise InvalidTransfer(errors)
+    colleague = _checked_colleague(attendee, colleague, expected_version)
     outside = is_outside_organisation(order, colleague.email)
     needs_approval = outside and edition.transfer_outside_domain == OutsideDomainRule.APPROVAL
     if outside and not confirmed_outside:
@@ -363,13 +376,7 @@ def organiser_transfer(
     now: datetime | None = None,
 ) -> TransferResult:
     """An organiser transfers any place at any time; no deadline, no approval."""
-    _refuse_unless_transferable(attendee)
-    if attendee.ticket_version != expected_version:
-        raise _conflict()
-    colleague = colleague.cleaned()
-    errors = check_colleague(attendee, colleague)
-    if errors:
-        raise InvalidTransfer(errors)
+    colleague = _checked_colleague(attendee, colleague, expected_version)
     return _carry_out(
         attendee,
         colleague,
