@@ -645,15 +645,7 @@ def expire_stale_checkouts(now: datetime | None = None) -> int:
     """
     now = now or utcnow()
     released = 0
-    # Holds that ran out, and holds a booker's claim already released
-    # (``release_expired_holds``) whose Stripe session is still open.
-    released_early = db.session.scalars(
-        select(CheckoutSession.order_id)
-        .join(Order, Order.id == CheckoutSession.order_id)
-        .where(CheckoutSession.status == CheckoutStatus.OPEN, Order.status == OrderStatus.EXPIRED)
-        .order_by(CheckoutSession.order_id)
-    ).all()
-    for order_id in [order.id for order in card_orders_to_expire(now)] + list(released_early):
+    for order_id in [order.id for order in card_orders_to_expire(now)]:
         order = db.session.get(Order, order_id)
         try:
             outcome = end_checkout(latest_checkout(order), order, reason="expired", now=now)

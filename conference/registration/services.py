@@ -358,8 +358,6 @@ def place_order(
     # Only the conditional write below ever takes places, so this cannot oversell.
     if free_seen is None or free_seen < count:
         left = places_left(ticket_type.quota_id)
-        if left < count and release_expired_holds(edition.id, now):
-            left = places_left(ticket_type.quota_id)
         if left < count:
             raise NotEnoughPlaces(not_enough_places_message(count, left), places_left=left)
     # The claim locks the quota row until commit, and every other booker of the
@@ -1068,28 +1066,6 @@ def release_hold(order: Order, *, now: datetime | None = None, reason: str) -> b
     db.session.flush()
     offer_free_places(order.edition, now=now)
     return True
-
-
-def release_expired_holds(edition_id: int, now: datetime | None = None) -> int:
-    """Give back the places of the edition's card holds that ran out; how many orders.
-
-    For when the places look gone: a booker who abandoned Stripe Checkout must
-    not keep them until the worker's next round. Only the database's side: the
-    worker still expires the Stripe session (``expire_stale_checkouts``), and a
-    payment that arrives anyway is a late payment, confirmed if a place is free
-    and otherwise refunded.
-    """
-    now = now or utcnow()
-    expired = db.session.scalars(
-        select(Order)
-        .where(
-            Order.edition_id == edition_id,
-            Order.status == OrderStatus.PENDING_PAYMENT,
-            Order.hold_expires_at <= now,
-        )
-        .order_by(Order.id)
-    ).all()
-    return sum(release_hold(order, now=now, reason="expired") for order in expired)
 
 
 def card_orders_to_expire(now: datetime | None = None) -> list[Order]:

@@ -322,11 +322,7 @@ def register(slug: str):
             if html is not None:
                 return html
         elif glance.left_in_all == 0:
-            if not services.release_expired_holds(glance.edition_id):
-                return _fully_booked_page(slug, glance)
-            # Abandoned card payments gave places back: keep that, then go on.
-            db.session.commit()
-            glance = services.registration_glance(slug)
+            return _fully_booked_page(slug, glance)
 
     # The quotas are read when the page shows the places left; placing an order
     # reads and claims them itself.

@@ -158,61 +158,6 @@ def test_a_hold_that_ran_out_is_released_and_its_session_expired(client, edition
     assert expire_stale_checkouts(now=utcnow() + LATER) == 0
 
 
-def _hold_runs_out(order) -> None:
-    from sqlalchemy import update
-
-    from conference.registration.models import Order
-
-    db.session.execute(
-        update(Order)
-        .where(Order.id == order.id)
-        .values(hold_expires_at=utcnow() - timedelta(minutes=1))
-    )
-    db.session.commit()
-
-
-def test_a_hold_that_ran_out_gives_its_places_to_the_next_booker_at_once(
-    client, small_edition, stripe_fake
-):
-    from tests.conftest import booking_form
-
-    edition = small_edition
-    held, session = start_card_booking(client, edition, stripe_fake, count=2)
-    fill_the_rest(edition)
-    assert taken(edition) == edition.quotas[0].capacity
-    _hold_runs_out(held)
-
-    # Before the worker's round: the next booker gets a place the abandoned hold had.
-    data = booking_form(edition, 1, booker_email="next@kommune.dk")
-    response = client.post(f"/e/{edition.slug}/register", data=data)
-    assert response.status_code == 303, response.get_data(as_text=True)[:2000]
-    assert "/m/" in response.headers["Location"]
-    assert order_by_reference(held.reference).status == "expired"
-    assert taken(edition) == edition.quotas[0].capacity - 1
-    # The worker then closes the Stripe session, so the booker cannot pay for it.
-    assert stripe_fake.expire_calls == []
-    expire_stale_checkouts()
-    assert stripe_fake.expire_calls == [session["id"]]
-    assert checkout_row(session["id"]).status == "expired"
-    expire_stale_checkouts()
-    assert stripe_fake.expire_calls == [session["id"]]
-
-
-def test_a_group_too_big_for_what_expired_holds_give_back_is_refused(
-    client, small_edition, stripe_fake
-):
-    from tests.conftest import booking_form
-
-    edition = small_edition
-    held, _session = start_card_booking(client, edition, stripe_fake, count=1)
-    fill_the_rest(edition)
-    _hold_runs_out(held)
-    data = booking_form(edition, 2, booker_email="group@kommune.dk")
-    response = client.post(f"/e/{edition.slug}/register", data=data)
-    assert response.status_code == 200
-    assert taken(edition) == edition.quotas[0].capacity - 1  # the hold was given back
-
-
 def test_a_hold_whose_session_was_paid_is_confirmed_not_released(client, edition, stripe_fake):
     order, session = start_card_booking(client, edition, stripe_fake)
     stripe_fake.pay(session["id"])  # and the webhook got lost
