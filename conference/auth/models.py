@@ -32,6 +32,11 @@ class StaffUser(UserMixin, db.Model):
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     @property
+    def actor(self) -> str:
+        """How the audit log and the services name this person: "staff:<id>"."""
+        return f"staff:{self.id}"
+
+    @property
     def is_active(self) -> bool:  # Flask-Login asks this
         return self.is_active_user
 

@@ -67,7 +67,7 @@ def authenticate(email: str, password: str) -> StaffUser | None:
     if not user.check_password(password) or not user.is_active:
         return None
     user.last_login_at = utcnow()
-    record_audit(f"staff:{user.id}", "staff.login", "staff_user", user.id)
+    record_audit(user.actor, "staff.login", "staff_user", user.id)
     return user
 
 

@@ -56,9 +56,7 @@ def change_capacity(slug: str):
     if not form.validate_on_submit():
         return _render_dashboard(edition, form, 422)
     try:
-        change = services.set_capacity(
-            edition, form.capacity.data, actor=f"staff:{current_user.id}"
-        )
+        change = services.set_capacity(edition, form.capacity.data, actor=current_user.actor)
     except CapacityConflict as error:
         db.session.rollback()
         form.capacity.errors = [*form.capacity.errors, error.message]
@@ -137,7 +135,7 @@ def cancel(slug: str, reference: str):
     form = CancelForm()
     if not form.validate_on_submit():
         return _render_order(edition, reference, form, 422)
-    actor = f"staff:{current_user.id}"
+    actor = current_user.actor
     reason = (form.reason.data or "").strip()
     attendee = (
         services.attendee_of(file.order, form.attendee_id.data) if form.attendee_id.data else None

@@ -141,7 +141,7 @@ def scan(slug: str):
     form = ScanForm()
     if not form.validate_on_submit():
         return _door_page(edition, form=form, status=422)
-    answer = services.check_in_payload(edition, form.code.data, actor=f"staff:{current_user.id}")
+    answer = services.check_in_payload(edition, form.code.data, actor=current_user.actor)
     db.session.commit()
     # Post/redirect/get: reloading the answer page does not send the scan again
     # (which would turn the green answer red). A check-in from the search results
@@ -166,7 +166,7 @@ def undo_check_in(slug: str, attendee_id: int):
         flash(_("Tick the box to confirm that the check-in is undone."), "error")
         return redirect(back, code=303)
     try:
-        services.undo_check_in(attendee, actor=f"staff:{current_user.id}")
+        services.undo_check_in(attendee, actor=current_user.actor)
     except DomainError as error:
         db.session.rollback()
         flash(error.message, "error")

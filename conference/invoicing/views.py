@@ -163,7 +163,7 @@ def mark_paid(document_id: int):
             invoice,
             paid_on=form.paid_on.data,
             amount_ore=form.amount_ore,
-            actor=f"staff:{current_user.id}",
+            actor=current_user.actor,
         )
     except InvalidPayment as error:
         db.session.rollback()

@@ -127,10 +127,6 @@ def transfer_place(token: str, attendee_id: int):
 # --- the organiser's screens ------------------------------------------------------------
 
 
-def _actor() -> str:
-    return f"staff:{current_user.id}"
-
-
 def _render_overview(edition, rule_form=None, status=200):
     pending = services.pending_requests(edition)
     recent = services.recent_transfers(edition)
@@ -166,7 +162,7 @@ def change_rule(slug: str):
     form = OutsideRuleForm()
     if not form.validate_on_submit():
         return _render_overview(edition, form, 422)
-    changed = services.set_outside_domain_rule(edition, form.rule.data, actor=_actor())
+    changed = services.set_outside_domain_rule(edition, form.rule.data, actor=current_user.actor)
     db.session.commit()
     flash(_("The rule is saved.") if changed else _("The rule is unchanged."), "success")
     return redirect(url_for("transfers.overview", slug=edition.slug), code=303)
@@ -181,7 +177,7 @@ def approve(slug: str, transfer_id: int):
     if not form.validate_on_submit():
         return _render_overview(edition, status=422)
     try:
-        result = services.approve_transfer(transfer, actor=_actor())
+        result = services.approve_transfer(transfer, actor=current_user.actor)
     except DomainError as error:
         db.session.rollback()
         flash(error.message, "error")
@@ -207,7 +203,9 @@ def decline(slug: str, transfer_id: int):
         flash(form.reason.errors[0] if form.reason.errors else _("Check the form."), "error")
         return _render_overview(edition, status=422)
     try:
-        services.decline_transfer(transfer, actor=_actor(), reason=(form.reason.data or "").strip())
+        services.decline_transfer(
+            transfer, actor=current_user.actor, reason=(form.reason.data or "").strip()
+        )
     except DomainError as error:
         db.session.rollback()
         flash(error.message, "error")
@@ -256,7 +254,7 @@ def place(slug: str, attendee_id: int):
         return _render_place(edition, attendee, form, 422)
     try:
         result = services.organiser_transfer(
-            attendee, form.colleague(), expected_version=form.version.data, actor=_actor()
+            attendee, form.colleague(), expected_version=form.version.data, actor=current_user.actor
         )
     except InvalidTransfer as error:
         db.session.rollback()
