@@ -69,6 +69,7 @@ def _register_models() -> None:
     from conference.mail import models as _mail  # noqa: F401
     from conference.payments import models as _payments  # noqa: F401
     from conference.registration import models as _registration  # noqa: F401
+    from conference.stands import models as _stands  # noqa: F401
     from conference.transfers import models as _transfers  # noqa: F401
 
 

@@ -73,6 +73,8 @@ class Invoice(db.Model):
 
     edition_id: Mapped[int] = mapped_column(ForeignKey("edition.id"), index=True)
     order_id: Mapped[int | None] = mapped_column(ForeignKey("registration_order.id"), index=True)
+    #: A stand booking's invoice (then ``order_id`` is empty).
+    stand_booking_id: Mapped[int | None] = mapped_column(ForeignKey("stand_booking.id"), index=True)
     #: For a credit note: the invoice it corrects.
     credited_invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id"), index=True)
     #: The order or booking reference the buyer knows (e.g. DT7K2M9Q).

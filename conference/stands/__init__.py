@@ -1,0 +1,1 @@
+"""The exhibition: stands on a floor plan, stand bookings and exhibitor passes."""
