@@ -2,11 +2,35 @@
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
+
 from flask_babel import lazy_gettext as _l
+from flask_babel import to_user_timezone, to_utc
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, IntegerField, SearchField, TextAreaField
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+from flask_wtf.file import FileField
+from wtforms import (
+    BooleanField,
+    DateTimeLocalField,
+    HiddenField,
+    IntegerField,
+    RadioField,
+    SearchField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
 from wtforms.widgets import HiddenInput
+
+from conference.core.money import parse_kroner
+from conference.stands.models import AddonKind, BookingMode
 
 #: Far above any venue; stops a typo with extra zeros.
 MAX_CAPACITY = 100_000
@@ -51,5 +75,232 @@ class CancelForm(FlaskForm):
     )
     confirm = BooleanField(
         _l("Yes, cancel. A credit note is issued and cannot be undone."),
+        validators=[DataRequired(_l("Tick the box to confirm the cancellation."))],
+    )
+
+
+# --- the exhibition hall ------------------------------------------------------------
+
+REQUIRED = _l("This field is required.")
+TOO_LONG = _l("At most %(max)d characters.")
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+def parse_metres(text: str) -> int:
+    """A length typed in metres ("3", "2,5", "2.5") in whole centimetres.
+
+    Raises ValueError for anything else, including more than two decimals.
+    """
+    cleaned = (text or "").strip().lower().removesuffix("m").strip().replace(",", ".")
+    try:
+        value = Decimal(cleaned)
+    except InvalidOperation:
+        raise ValueError(f"not a length: {text!r}") from None
+    if not value.is_finite() or value != value.quantize(Decimal("0.01")) or value < 0:
+        raise ValueError(f"not a length: {text!r}")
+    return int(value * 100)
+
+
+class MetresField(StringField):
+    """A length in metres with a decimal comma; ``cm`` is the value in centimetres."""
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        kwargs.setdefault("render_kw", {"inputmode": "decimal", "autocomplete": "off"})
+        super().__init__(label, validators, filters=[_strip], **kwargs)
+
+    @property
+    def cm(self) -> int:
+        return parse_metres(self.data or "")
+
+    def pre_validate(self, form) -> None:
+        if not self.data:
+            raise ValidationError(REQUIRED)
+        try:
+            self.cm  # noqa: B018 - parsing is the check
+        except ValueError:
+            raise ValidationError(_l("Enter metres, like 3 or 2,5.")) from None
+
+
+class KronerField(StringField):
+    """A price in kroner, typed the Danish way ("25.000,00"); ``ore`` is the value."""
+
+    def __init__(self, label=None, validators=None, **kwargs):
+        kwargs.setdefault("render_kw", {"inputmode": "decimal", "autocomplete": "off"})
+        super().__init__(label, validators, filters=[_strip], **kwargs)
+
+    @property
+    def ore(self) -> int:
+        return parse_kroner(self.data or "")
+
+    def pre_validate(self, form) -> None:
+        if not self.data:
+            raise ValidationError(_l("Enter the price without VAT."))
+        try:
+            self.ore  # noqa: B018 - parsing is the check
+        except ValueError:
+            raise ValidationError(_l("Enter an amount in kroner, like 25.000,00.")) from None
+
+
+class HallForm(FlaskForm):
+    """The hall of an edition; the staff deadline is typed in Copenhagen time."""
+
+    name = StringField(
+        _l("Name of the hall"), [Optional(), Length(max=200, message=TOO_LONG)], filters=[_strip]
+    )
+    width = MetresField(_l("Width (m)"))
+    depth = MetresField(_l("Depth (m)"))
+    background = FileField(_l("Background picture (PNG or JPEG, at most 2 MB)"))
+    remove_background = BooleanField(_l("Remove the background picture"))
+    booking_mode = RadioField(
+        _l("How a booking is confirmed"),
+        choices=[
+            (BookingMode.BINDING.value, _l("At once: the booking is binding and invoiced")),
+            (BookingMode.APPROVAL.value, _l("As a request that an organiser approves or declines")),
+        ],
+        validators=[InputRequired(_l("Choose how bookings are confirmed."))],
+    )
+    terms = TextAreaField(
+        _l("Exhibitor terms (Danish)"),
+        [InputRequired(_l("Enter the exhibitor terms in Danish.")), Length(max=20_000)],
+    )
+    terms_en = TextAreaField(_l("Exhibitor terms (English)"), [Optional(), Length(max=20_000)])
+    staff_deadline = DateTimeLocalField(
+        _l("Deadline for naming stand staff (Copenhagen time)"),
+        format="%Y-%m-%dT%H:%M",
+        validators=[Optional()],
+    )
+    bookings_open = BooleanField(_l("Bookings are open"))
+
+    def set_deadline(self, utc_value) -> None:
+        """Show a stored (naive UTC) deadline in Copenhagen time."""
+        self.staff_deadline.data = (
+            to_user_timezone(utc_value).replace(tzinfo=None) if utc_value else None
+        )
+
+    @property
+    def deadline_utc(self):
+        value = self.staff_deadline.data
+        return to_utc(value) if value else None
+
+
+class PackageForm(FlaskForm):
+    name = StringField(
+        _l("Name (Danish)"),
+        [InputRequired(REQUIRED), Length(max=200, message=TOO_LONG)],
+        filters=[_strip],
+    )
+    name_en = StringField(
+        _l("Name (English)"), [Optional(), Length(max=200, message=TOO_LONG)], filters=[_strip]
+    )
+    price = KronerField(_l("Price without VAT (kr.)"))
+    included_passes = IntegerField(
+        _l("Exhibitor passes included"),
+        [
+            InputRequired(_l("Enter the number of passes.")),
+            NumberRange(min=0, max=50, message=_l("Enter a number from %(min)d to %(max)d.")),
+        ],
+        render_kw={"inputmode": "numeric"},
+    )
+    includes = TextAreaField(
+        _l("What is included (Danish, one item a line)"), [Optional(), Length(max=2000)]
+    )
+    includes_en = TextAreaField(
+        _l("What is included (English, one item a line)"), [Optional(), Length(max=2000)]
+    )
+
+
+class AddonForm(FlaskForm):
+    kind = SelectField(
+        _l("Kind"),
+        choices=[
+            (AddonKind.EXTRA_PASS.value, _l("Extra exhibitor pass")),
+            (AddonKind.POWER.value, _l("Power")),
+            (AddonKind.FURNITURE.value, _l("Furniture")),
+            (AddonKind.OTHER.value, _l("Other")),
+        ],
+        validators=[InputRequired(_l("Choose a kind."))],
+    )
+    name = StringField(
+        _l("Name (Danish)"),
+        [InputRequired(REQUIRED), Length(max=200, message=TOO_LONG)],
+        filters=[_strip],
+    )
+    name_en = StringField(
+        _l("Name (English)"), [Optional(), Length(max=200, message=TOO_LONG)], filters=[_strip]
+    )
+    price = KronerField(_l("Price without VAT (kr.)"))
+    max_quantity = IntegerField(
+        _l("At most per booking"),
+        [
+            InputRequired(_l("Enter the most one booking may order.")),
+            NumberRange(min=1, max=100, message=_l("Enter a number from %(min)d to %(max)d.")),
+        ],
+        render_kw={"inputmode": "numeric"},
+    )
+    is_active = BooleanField(_l("Offered to exhibitors"))
+
+
+class StandForm(FlaskForm):
+    """A stand; positions are from the hall's top left corner, in metres."""
+
+    code = StringField(
+        _l("Code"), [InputRequired(REQUIRED), Length(max=20, message=TOO_LONG)], filters=[_strip]
+    )
+    x = MetresField(_l("From the left wall (m)"))
+    y = MetresField(_l("From the top wall (m)"))
+    width = MetresField(_l("Width (m)"))
+    depth = MetresField(_l("Depth (m)"))
+    package_id = SelectField(
+        _l("Package"), coerce=int, validators=[InputRequired(_l("Choose a package."))]
+    )
+    note = StringField(
+        _l("Note (only for organisers)"),
+        [Optional(), Length(max=300, message=TOO_LONG)],
+        filters=[_strip],
+    )
+
+
+class DeleteForm(FlaskForm):
+    confirm = BooleanField(
+        _l("Yes, delete it."),
+        validators=[DataRequired(_l("Tick the box to confirm."))],
+    )
+
+
+class ApproveForm(FlaskForm):
+    """Approving a request needs only the CSRF token: it can be undone by cancelling."""
+
+
+class DeclineForm(FlaskForm):
+    reason = TextAreaField(
+        _l("Reason (sent to the company)"),
+        validators=[Optional(), Length(max=500, message=_l("At most %(max)d characters."))],
+    )
+    confirm = BooleanField(
+        _l("Yes, decline the request. The stand becomes free."),
+        validators=[DataRequired(_l("Tick the box to confirm."))],
+    )
+
+
+class MoveForm(FlaskForm):
+    stand_id = SelectField(
+        _l("Move to stand"), coerce=int, validators=[InputRequired(_l("Choose a free stand."))]
+    )
+    confirm = BooleanField(
+        _l("Yes, move the exhibitor. The company is told by e-mail."),
+        validators=[DataRequired(_l("Tick the box to confirm."))],
+    )
+
+
+class BookingCancelForm(FlaskForm):
+    reason = TextAreaField(
+        _l("Reason (sent to the company)"),
+        validators=[Optional(), Length(max=500, message=_l("At most %(max)d characters."))],
+    )
+    confirm = BooleanField(
+        _l("Yes, cancel the booking. A credit note is issued and cannot be undone."),
         validators=[DataRequired(_l("Tick the box to confirm the cancellation."))],
     )

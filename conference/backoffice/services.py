@@ -1,5 +1,6 @@
 """What the organiser's screens show and do: the dashboard figures, capacity
-changes, and the registrant list with its CSV export.
+changes, the registrant list with its CSV export, and the exhibition hall's
+setup, overview and exhibitor list.
 
 Plain values in, plain values out; the views commit.
 """
@@ -10,14 +11,25 @@ import csv
 import io
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 
+from babel.numbers import format_decimal
 from flask_babel import gettext as _
-from flask_babel import to_user_timezone
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from flask_babel import ngettext, to_user_timezone
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font
+from PIL import Image
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from conference.core.db import db
-from conference.core.errors import NotFound
+from conference.core.errors import DomainError, NotFound
+from conference.core.i18n import babel_locale, current_language
+from conference.core.money import STANDARD_VAT_PERCENT, Amounts, format_dkk, vat_of
 from conference.core.paging import Paged
+from conference.core.services import record_audit
 from conference.core.spreadsheets import CSV_BOM, CSV_DELIMITER, CSV_LINE_END, neutralise_cell
 from conference.events.models import Edition, Quota, TicketType
 from conference.events.services import change_capacity, main_quota
@@ -32,6 +44,17 @@ from conference.registration.models import (
     WaitingStatus,
 )
 from conference.registration.services import held_places, waiting_list_summary
+from conference.stands.models import (
+    AddonKind,
+    BookingMode,
+    Stand,
+    StandAddon,
+    StandBooking,
+    StandBookingStatus,
+    StandHall,
+    StandPackage,
+    StandStatus,
+)
 
 REGISTRANTS_PER_PAGE = 50
 #: More words than this in one search are ignored (each word is one more filter).
@@ -356,3 +379,893 @@ def attendee_of(order: Order, attendee_id: str) -> Attendee:
         if str(attendee.id) == str(attendee_id).strip():
             return attendee
     raise NotFound(_("This participant is not part of the order."))
+
+
+# --- the exhibition hall: setup ---------------------------------------------------
+#
+# The organiser defines the hall, its packages, add-ons and stands here; the
+# stand domain operations (booking, approving, moving, cancelling) live in
+# conference.stands.services. Setup never changes what a booking holds: a stand
+# that is or was booked keeps its code, package and size, and nothing that was
+# ever booked is deleted.
+
+#: The largest hall we draw: half a kilometre each way, in centimetres.
+MAX_HALL_CM = 50_000
+#: The background picture under the plan: PNG or JPEG, at most this many bytes ...
+MAX_BACKGROUND_BYTES = 2 * 1024 * 1024
+#: ... and at most this many pixels each way (a small file can unpack to a huge image).
+MAX_BACKGROUND_PIXELS = 8_000
+BACKGROUND_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg"}
+#: A price above this (in øre) is a typo: 10 million kroner.
+MAX_PRICE_ORE = 1_000_000_000
+MAX_INCLUDED_PASSES = 50
+MAX_ADDON_QUANTITY = 100
+
+
+class StandSetupError(DomainError):
+    """A setup change the rules refuse; ``field`` names the form field to show it at."""
+
+
+class InvalidImage(StandSetupError):
+    """The uploaded background is not a PNG or JPEG we accept."""
+
+
+class StandInUse(StandSetupError):
+    """The stand, package or add-on is (or was) booked, so it cannot be changed or deleted."""
+
+
+@dataclass
+class HallSettings:
+    """The hall of an edition as the organiser sets it. Sizes in centimetres,
+    ``staff_deadline`` in naive UTC."""
+
+    name: str
+    width_cm: int
+    depth_cm: int
+    booking_mode: str
+    terms: str
+    terms_en: str | None
+    staff_deadline: datetime | None
+    bookings_open: bool
+
+
+@dataclass
+class PackageDetails:
+    name: str
+    name_en: str | None
+    price_net_ore: int
+    included_passes: int
+    includes: str
+    includes_en: str | None
+
+
+@dataclass
+class AddonDetails:
+    kind: str
+    name: str
+    name_en: str | None
+    price_net_ore: int
+    max_quantity: int
+    is_active: bool
+
+
+@dataclass
+class StandDetails:
+    """One stand: its code and where it is on the plan, in centimetres."""
+
+    code: str
+    x_cm: int
+    y_cm: int
+    width_cm: int
+    depth_cm: int
+    package_id: int
+    note: str = ""
+
+
+def existing_hall(edition: Edition) -> StandHall | None:
+    """The edition's hall, or None when the organiser has not set one up yet."""
+    return db.session.scalar(select(StandHall).where(StandHall.edition_id == edition.id))
+
+
+def _hall_bounds(edition: Edition) -> tuple[int, int]:
+    hall = existing_hall(edition)
+    if hall is None:
+        # The model's defaults: what the hall becomes when it is first saved.
+        return (
+            StandHall.__table__.c.width_cm.default.arg,
+            StandHall.__table__.c.depth_cm.default.arg,
+        )
+    return hall.width_cm, hall.depth_cm
+
+
+def _edition_stands(edition: Edition) -> list[Stand]:
+    return list(
+        db.session.scalars(select(Stand).where(Stand.edition_id == edition.id).order_by(Stand.code))
+    )
+
+
+def save_hall(edition: Edition, settings: HallSettings, *, actor: str) -> StandHall:
+    """Create or change the edition's hall. Refused when a stand would lie outside it."""
+    if settings.booking_mode not in {mode.value for mode in BookingMode}:
+        raise StandSetupError(_("Choose how bookings are confirmed."), field="booking_mode")
+    for field, value in (("width", settings.width_cm), ("depth", settings.depth_cm)):
+        if not 0 < value <= MAX_HALL_CM:
+            raise StandSetupError(
+                _("Enter a size from 0,01 to %(max)d metres.", max=MAX_HALL_CM // 100), field=field
+            )
+    if not settings.terms.strip():
+        raise StandSetupError(_("Enter the exhibitor terms in Danish."), field="terms")
+    for stand in _edition_stands(edition):
+        if (
+            stand.x_cm + stand.width_cm > settings.width_cm
+            or stand.y_cm + stand.depth_cm > settings.depth_cm
+        ):
+            raise StandSetupError(
+                _(
+                    "Stand %(code)s would lie outside the hall. Move it first or make the hall "
+                    "larger.",
+                    code=stand.code,
+                ),
+                field="width" if stand.x_cm + stand.width_cm > settings.width_cm else "depth",
+            )
+    hall = existing_hall(edition)
+    created = hall is None
+    if hall is None:
+        hall = StandHall(edition_id=edition.id)
+        db.session.add(hall)
+    hall.name = settings.name.strip()
+    hall.width_cm = settings.width_cm
+    hall.depth_cm = settings.depth_cm
+    hall.booking_mode = settings.booking_mode
+    hall.terms = settings.terms.strip()
+    hall.terms_en = (settings.terms_en or "").strip() or None
+    hall.staff_deadline = settings.staff_deadline
+    hall.bookings_open = settings.bookings_open
+    db.session.flush()
+    record_audit(
+        actor,
+        "stand_hall.created" if created else "stand_hall.changed",
+        "stand_hall",
+        hall.id,
+        name=hall.name,
+        width_cm=hall.width_cm,
+        depth_cm=hall.depth_cm,
+        booking_mode=hall.booking_mode,
+        staff_deadline=hall.staff_deadline.isoformat() if hall.staff_deadline else None,
+        bookings_open=hall.bookings_open,
+    )
+    return hall
+
+
+def checked_background(data: bytes) -> str:
+    """The content type of an acceptable background picture; InvalidImage otherwise.
+
+    Pillow reads the file itself: the name and the browser's content type are
+    the uploader's word only.
+    """
+    if not data:
+        raise InvalidImage(_("Choose a picture to upload."), field="background")
+    if len(data) > MAX_BACKGROUND_BYTES:
+        raise InvalidImage(
+            _(
+                "The picture is too large: at most %(mb)d MB.",
+                mb=MAX_BACKGROUND_BYTES // (1024 * 1024),
+            ),
+            field="background",
+        )
+    not_an_image = InvalidImage(_("The file is not a PNG or JPEG picture."), field="background")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            kind = image.format
+            width, height = image.size
+            image.verify()
+        # verify() checks the structure; loading the pixels finds a truncated file.
+        with Image.open(io.BytesIO(data)) as image:
+            if width <= MAX_BACKGROUND_PIXELS and height <= MAX_BACKGROUND_PIXELS:
+                image.load()
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        raise not_an_image from None
+    if kind not in BACKGROUND_TYPES:
+        raise not_an_image
+    if width > MAX_BACKGROUND_PIXELS or height > MAX_BACKGROUND_PIXELS:
+        raise InvalidImage(
+            _(
+                "The picture is too large: at most %(max)d pixels each way.",
+                max=MAX_BACKGROUND_PIXELS,
+            ),
+            field="background",
+        )
+    return BACKGROUND_TYPES[kind]
+
+
+def set_hall_background(hall: StandHall, data: bytes, *, actor: str) -> None:
+    """Put a PNG or JPEG (checked with Pillow, size-limited) under the hall's plan."""
+    hall.background_type = checked_background(data)
+    hall.background = data
+    record_audit(
+        actor,
+        "stand_hall.background_set",
+        "stand_hall",
+        hall.id,
+        bytes=len(data),
+        content_type=hall.background_type,
+    )
+
+
+def remove_hall_background(hall: StandHall, *, actor: str) -> None:
+    """Take the picture away from under the plan."""
+    if hall.background is None:
+        return
+    hall.background = None
+    hall.background_type = None
+    record_audit(actor, "stand_hall.background_removed", "stand_hall", hall.id)
+
+
+def edition_packages(edition: Edition) -> list[StandPackage]:
+    return list(
+        db.session.scalars(
+            select(StandPackage)
+            .where(StandPackage.edition_id == edition.id)
+            .order_by(StandPackage.sort_order, StandPackage.price_net_ore, StandPackage.id)
+        )
+    )
+
+
+def edition_addons(edition: Edition) -> list[StandAddon]:
+    return list(
+        db.session.scalars(
+            select(StandAddon)
+            .where(StandAddon.edition_id == edition.id)
+            .order_by(StandAddon.sort_order, StandAddon.kind, StandAddon.id)
+        )
+    )
+
+
+def get_package(edition: Edition, package_id: int) -> StandPackage:
+    package = db.session.get(StandPackage, package_id)
+    if package is None or package.edition_id != edition.id:
+        raise NotFound(_("There is no such package."))
+    return package
+
+
+def get_addon(edition: Edition, addon_id: int) -> StandAddon:
+    addon = db.session.get(StandAddon, addon_id)
+    if addon is None or addon.edition_id != edition.id:
+        raise NotFound(_("There is no such add-on."))
+    return addon
+
+
+def get_stand(edition: Edition, stand_id: int) -> Stand:
+    stand = db.session.get(Stand, stand_id)
+    if stand is None or stand.edition_id != edition.id:
+        raise NotFound(_("There is no such stand."))
+    return stand
+
+
+def _check_price(price_net_ore: int) -> None:
+    if not 0 <= price_net_ore <= MAX_PRICE_ORE:
+        raise StandSetupError(
+            _("Enter a price from 0 to %(max)s.", max=format_dkk(MAX_PRICE_ORE)), field="price"
+        )
+
+
+def save_package(
+    edition: Edition,
+    details: PackageDetails,
+    *,
+    actor: str,
+    package: StandPackage | None = None,
+) -> StandPackage:
+    """Create a package, or change ``package``. A booking keeps the package as it
+    was sold (its own snapshot), so a new price applies to new bookings only."""
+    if not details.name.strip():
+        raise StandSetupError(_("Enter the package's name."), field="name")
+    _check_price(details.price_net_ore)
+    if not 0 <= details.included_passes <= MAX_INCLUDED_PASSES:
+        raise StandSetupError(
+            _("Enter a number from %(min)d to %(max)d.", min=0, max=MAX_INCLUDED_PASSES),
+            field="included_passes",
+        )
+    created = package is None
+    if package is None:
+        package = StandPackage(edition_id=edition.id)
+        db.session.add(package)
+    package.name = details.name.strip()
+    package.name_en = (details.name_en or "").strip() or None
+    package.price_net_ore = details.price_net_ore
+    package.included_passes = details.included_passes
+    package.includes = details.includes.strip()
+    package.includes_en = (details.includes_en or "").strip() or None
+    db.session.flush()
+    record_audit(
+        actor,
+        "stand_package.created" if created else "stand_package.changed",
+        "stand_package",
+        package.id,
+        name=package.name,
+        price_net_ore=package.price_net_ore,
+        included_passes=package.included_passes,
+    )
+    return package
+
+
+def delete_package(package: StandPackage, *, actor: str) -> None:
+    """Delete a package no stand uses (a booked stand always keeps its package)."""
+    codes = db.session.scalars(
+        select(Stand.code).where(Stand.package_id == package.id).order_by(Stand.code)
+    ).all()
+    if codes:
+        raise StandInUse(
+            _(
+                "The package cannot be deleted: stands %(codes)s have it. Give them another "
+                "package first.",
+                codes=", ".join(codes),
+            )
+        )
+    record_audit(actor, "stand_package.deleted", "stand_package", package.id, name=package.name)
+    db.session.delete(package)
+    db.session.flush()
+
+
+def save_addon(
+    edition: Edition,
+    details: AddonDetails,
+    *,
+    actor: str,
+    addon: StandAddon | None = None,
+) -> StandAddon:
+    """Create an add-on, or change ``addon``. Bookings keep what they ordered at the
+    price of the day; an inactive add-on is no longer offered."""
+    if details.kind not in {kind.value for kind in AddonKind}:
+        raise StandSetupError(_("Choose a kind."), field="kind")
+    if not details.name.strip():
+        raise StandSetupError(_("Enter the add-on's name."), field="name")
+    _check_price(details.price_net_ore)
+    if not 1 <= details.max_quantity <= MAX_ADDON_QUANTITY:
+        raise StandSetupError(
+            _("Enter a number from %(min)d to %(max)d.", min=1, max=MAX_ADDON_QUANTITY),
+            field="max_quantity",
+        )
+    created = addon is None
+    if addon is None:
+        addon = StandAddon(edition_id=edition.id)
+        db.session.add(addon)
+    addon.kind = details.kind
+    addon.name = details.name.strip()
+    addon.name_en = (details.name_en or "").strip() or None
+    addon.price_net_ore = details.price_net_ore
+    addon.max_quantity = details.max_quantity
+    addon.is_active = details.is_active
+    db.session.flush()
+    record_audit(
+        actor,
+        "stand_addon.created" if created else "stand_addon.changed",
+        "stand_addon",
+        addon.id,
+        kind=addon.kind,
+        name=addon.name,
+        price_net_ore=addon.price_net_ore,
+        max_quantity=addon.max_quantity,
+        is_active=addon.is_active,
+    )
+    return addon
+
+
+def _bookings_with_addon(addon: StandAddon) -> list[str]:
+    """References of the bookings that ordered this add-on (it lives in their JSON)."""
+    bookings = db.session.scalars(
+        select(StandBooking).where(StandBooking.edition_id == addon.edition_id)
+    )
+    return [
+        booking.reference
+        for booking in bookings
+        if any(item.get("addon_id") == addon.id for item in booking.addons or [])
+    ]
+
+
+def delete_addon(addon: StandAddon, *, actor: str) -> None:
+    """Delete an add-on no booking ever ordered; otherwise make it inactive instead."""
+    if _bookings_with_addon(addon):
+        raise StandInUse(
+            _(
+                "The add-on has been ordered, so it cannot be deleted. Untick “Offered” to stop "
+                "selling it."
+            )
+        )
+    record_audit(actor, "stand_addon.deleted", "stand_addon", addon.id, name=addon.name)
+    db.session.delete(addon)
+    db.session.flush()
+
+
+def _was_ever_booked(stand: Stand) -> bool:
+    return (
+        db.session.scalar(
+            select(func.count(StandBooking.id)).where(StandBooking.stand_id == stand.id)
+        )
+        or 0
+    ) > 0
+
+
+def _check_stand(edition: Edition, details: StandDetails, stand: Stand | None) -> str:
+    code = details.code.strip().upper()
+    if not code:
+        raise StandSetupError(_("Enter the stand's code."), field="code")
+    if len(code) > 20 or not all(ch.isalnum() or ch in "-." for ch in code):
+        raise StandSetupError(
+            _("Use at most 20 letters, digits, dots or hyphens, like A12."), field="code"
+        )
+    if details.width_cm <= 0:
+        raise StandSetupError(_("Enter a width above 0."), field="width")
+    if details.depth_cm <= 0:
+        raise StandSetupError(_("Enter a depth above 0."), field="depth")
+    if details.x_cm < 0 or details.y_cm < 0:
+        raise StandSetupError(
+            _("The position is measured from the hall's top left corner, from 0."),
+            field="x" if details.x_cm < 0 else "y",
+        )
+    hall_width, hall_depth = _hall_bounds(edition)
+    if details.x_cm + details.width_cm > hall_width:
+        raise StandSetupError(
+            _("The stand reaches past the hall's width (%(metres)s m).", metres=metres(hall_width)),
+            field="width",
+        )
+    if details.y_cm + details.depth_cm > hall_depth:
+        raise StandSetupError(
+            _("The stand reaches past the hall's depth (%(metres)s m).", metres=metres(hall_depth)),
+            field="depth",
+        )
+    package = db.session.get(StandPackage, details.package_id)
+    if package is None or package.edition_id != edition.id:
+        raise StandSetupError(_("Choose a package."), field="package_id")
+    for other in _edition_stands(edition):
+        if stand is not None and other.id == stand.id:
+            continue
+        if other.code == code:
+            raise StandSetupError(_("There is already a stand %(code)s.", code=code), field="code")
+        overlaps = (
+            details.x_cm < other.x_cm + other.width_cm
+            and other.x_cm < details.x_cm + details.width_cm
+            and details.y_cm < other.y_cm + other.depth_cm
+            and other.y_cm < details.y_cm + details.depth_cm
+        )
+        if overlaps:
+            raise StandSetupError(
+                _("The stand would overlap stand %(code)s.", code=other.code), field="x"
+            )
+    return code
+
+
+def save_stand(
+    edition: Edition,
+    details: StandDetails,
+    *,
+    actor: str,
+    stand: Stand | None = None,
+) -> Stand:
+    """Create a stand, or change ``stand``.
+
+    A stand that is or was booked keeps its code, package and size: they are
+    what the exhibitor bought and what the invoice says. Those changes are
+    written conditionally on the stand still being free and unbooked, so a
+    booking that lands while the organiser edits wins, and the edit is refused.
+    Moving a booked stand on the plan is allowed.
+    """
+    code = _check_stand(edition, details, stand)
+    if stand is None:
+        stand = Stand(
+            edition_id=edition.id,
+            code=code,
+            x_cm=details.x_cm,
+            y_cm=details.y_cm,
+            width_cm=details.width_cm,
+            depth_cm=details.depth_cm,
+            package_id=details.package_id,
+            note=details.note.strip(),
+        )
+        db.session.add(stand)
+        try:
+            with db.session.begin_nested():
+                db.session.flush()
+        except IntegrityError:
+            # Someone added the same code a moment ago.
+            raise StandSetupError(
+                _("There is already a stand %(code)s.", code=code), field="code"
+            ) from None
+        record_audit(
+            actor,
+            "stand.created",
+            "stand",
+            stand.id,
+            code=code,
+            package_id=details.package_id,
+            x_cm=details.x_cm,
+            y_cm=details.y_cm,
+            width_cm=details.width_cm,
+            depth_cm=details.depth_cm,
+        )
+        return stand
+
+    sold_terms_change = (
+        code != stand.code
+        or details.package_id != stand.package_id
+        or details.width_cm != stand.width_cm
+        or details.depth_cm != stand.depth_cm
+    )
+    if sold_terms_change:
+        if _was_ever_booked(stand):
+            raise StandInUse(_booked_refusal(stand), field="package_id")
+        result = db.session.execute(
+            update(Stand)
+            .where(
+                Stand.id == stand.id,
+                Stand.status == StandStatus.FREE,
+                Stand.booking_id.is_(None),
+            )
+            .values(
+                code=code,
+                package_id=details.package_id,
+                width_cm=details.width_cm,
+                depth_cm=details.depth_cm,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:
+            raise StandInUse(_booked_refusal(stand), field="package_id")
+    db.session.execute(
+        update(Stand)
+        .where(Stand.id == stand.id)
+        .values(x_cm=details.x_cm, y_cm=details.y_cm, note=details.note.strip())
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(stand)
+    record_audit(
+        actor,
+        "stand.changed",
+        "stand",
+        stand.id,
+        code=stand.code,
+        package_id=stand.package_id,
+        x_cm=stand.x_cm,
+        y_cm=stand.y_cm,
+        width_cm=stand.width_cm,
+        depth_cm=stand.depth_cm,
+    )
+    return stand
+
+
+def _booked_refusal(stand: Stand) -> str:
+    return _(
+        "Stand %(code)s has been booked, so its code, package and size stay as they were "
+        "sold. Move the exhibitor to another stand or cancel the booking first.",
+        code=stand.code,
+    )
+
+
+def delete_stand(stand: Stand, *, actor: str) -> None:
+    """Delete a stand that was never booked (a booking keeps its stand for the record).
+
+    One conditional DELETE: a booking that lands at the same moment wins.
+    """
+    if _was_ever_booked(stand):
+        raise StandInUse(
+            _(
+                "Stand %(code)s has been booked, so it cannot be deleted: the booking and its "
+                "invoice refer to it.",
+                code=stand.code,
+            )
+        )
+    code = stand.code
+    stand_id = stand.id
+    result = db.session.execute(
+        delete(Stand)
+        .where(
+            Stand.id == stand_id,
+            Stand.status == StandStatus.FREE,
+            Stand.booking_id.is_(None),
+            ~select(StandBooking.id).where(StandBooking.stand_id == stand_id).exists(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise StandInUse(
+            _("Stand %(code)s was booked a moment ago, so it cannot be deleted.", code=code)
+        )
+    db.session.expunge(stand)
+    record_audit(actor, "stand.deleted", "stand", stand_id, code=code)
+
+
+def metres(cm: int, language: str | None = None) -> str:
+    """Centimetres as metres the local way: 250 -> "2,5" in Danish, "2.5" in English."""
+    return format_decimal(
+        Decimal(cm).scaleb(-2), "#,##0.##", locale=babel_locale(language or current_language())
+    )
+
+
+# --- the exhibition hall: the organiser's overview and the exhibitor list ----------
+
+
+@dataclass
+class BookingLine:
+    """A booking as the organiser's lists and the export show it."""
+
+    booking: StandBooking
+    #: Invoiced less credited when there are invoices; else what was ordered.
+    amounts: Amounts
+    documents: list[Invoice]
+
+    @property
+    def invoiced(self) -> bool:
+        return any(not document.is_credit_note for document in self.documents)
+
+
+@dataclass
+class StandLine:
+    stand: Stand
+    #: The booking holding the stand now (requested or confirmed), if any.
+    holder: BookingLine | None
+
+
+@dataclass
+class StandsOverview:
+    edition: Edition
+    hall: StandHall | None
+    stands: list[StandLine]
+    #: Every booking of the edition, requests first, then the newest.
+    bookings: list[BookingLine]
+
+    @property
+    def free_stands(self) -> list[Stand]:
+        return [line.stand for line in self.stands if line.stand.status == StandStatus.FREE]
+
+    def count(self, status: str) -> int:
+        return sum(1 for line in self.stands if line.stand.status == status)
+
+    @property
+    def requests(self) -> list[BookingLine]:
+        return [b for b in self.bookings if b.booking.status == StandBookingStatus.REQUESTED]
+
+
+def ordered_amounts(booking: StandBooking) -> Amounts:
+    """What the booking ordered: the package and its add-ons, VAT per rate."""
+    by_rate: dict[int, int] = {}
+    by_rate[booking.package_vat_percent] = booking.package_net_ore
+    for item in booking.addons or []:
+        rate = int(item.get("vat_percent", STANDARD_VAT_PERCENT))
+        net = int(item["quantity"]) * int(item["unit_net_ore"])
+        by_rate[rate] = by_rate.get(rate, 0) + net
+    net_total = sum(by_rate.values())
+    vat_total = sum(vat_of(net, rate) for rate, net in by_rate.items())
+    return Amounts(net_ore=net_total, vat_ore=vat_total)
+
+
+def _documents_by_booking(edition: Edition) -> dict[int, list[Invoice]]:
+    documents: dict[int, list[Invoice]] = {}
+    for document in db.session.scalars(
+        select(Invoice)
+        .where(Invoice.edition_id == edition.id, Invoice.stand_booking_id.is_not(None))
+        .order_by(Invoice.id)
+    ):
+        documents.setdefault(document.stand_booking_id, []).append(document)
+    return documents
+
+
+def _booking_line(booking: StandBooking, documents: list[Invoice]) -> BookingLine:
+    if any(not document.is_credit_note for document in documents):
+        sign = {True: -1, False: 1}
+        amounts = Amounts(
+            net_ore=sum(sign[d.is_credit_note] * d.net_ore for d in documents),
+            vat_ore=sum(sign[d.is_credit_note] * d.vat_ore for d in documents),
+        )
+    else:
+        amounts = ordered_amounts(booking)
+    return BookingLine(booking=booking, amounts=amounts, documents=documents)
+
+
+_BOOKING_ORDER = {
+    StandBookingStatus.REQUESTED: 0,
+    StandBookingStatus.CONFIRMED: 1,
+    StandBookingStatus.DECLINED: 2,
+    StandBookingStatus.CANCELLED: 2,
+}
+
+
+def stands_overview(edition: Edition) -> StandsOverview:
+    """The hall, every stand with the booking that holds it, and every booking
+    (requests, confirmed, declined and cancelled) with its totals and documents."""
+    documents = _documents_by_booking(edition)
+    bookings = list(
+        db.session.scalars(
+            select(StandBooking)
+            .where(StandBooking.edition_id == edition.id)
+            .options(selectinload(StandBooking.passes), selectinload(StandBooking.stand))
+            .order_by(StandBooking.created_at.desc(), StandBooking.id.desc())
+        )
+    )
+    lines = {b.id: _booking_line(b, documents.get(b.id, [])) for b in bookings}
+    stands = [
+        StandLine(stand=stand, holder=lines.get(stand.booking_id) if stand.booking_id else None)
+        for stand in db.session.scalars(
+            select(Stand)
+            .where(Stand.edition_id == edition.id)
+            .options(selectinload(Stand.package))
+            .order_by(Stand.code)
+        )
+    ]
+    ordered = sorted(lines.values(), key=lambda line: _BOOKING_ORDER[line.booking.status])
+    return StandsOverview(
+        edition=edition, hall=existing_hall(edition), stands=stands, bookings=ordered
+    )
+
+
+def get_stand_booking(edition: Edition, booking_id: int) -> StandBooking:
+    booking = db.session.get(StandBooking, booking_id)
+    if booking is None or booking.edition_id != edition.id:
+        raise NotFound(_("There is no such booking."))
+    return booking
+
+
+def booking_status_label(status: str) -> str:
+    return {
+        StandBookingStatus.REQUESTED: _("Waiting for approval"),
+        StandBookingStatus.CONFIRMED: _("Confirmed"),
+        StandBookingStatus.DECLINED: _("Declined"),
+        StandBookingStatus.CANCELLED: _("Cancelled"),
+    }.get(status, status)
+
+
+def stand_status_label(status: str) -> str:
+    return {
+        StandStatus.FREE: _("Free"),
+        StandStatus.RESERVED: _("Reserved"),
+        StandStatus.BOOKED: _("Booked"),
+    }.get(status, status)
+
+
+def addon_kind_label(kind: str) -> str:
+    return {
+        AddonKind.EXTRA_PASS: _("Extra exhibitor pass"),
+        AddonKind.POWER: _("Power"),
+        AddonKind.FURNITURE: _("Furniture"),
+        AddonKind.OTHER: _("Other"),
+    }.get(kind, kind)
+
+
+def addons_text(booking: StandBooking) -> str:
+    """The booking's add-ons in one line: "2 × Ekstra strøm, 1 × Barbord"."""
+    parts = [f"{int(item['quantity'])} × {item['name']}" for item in booking.addons or []]
+    if booking.extra_passes:
+        parts.append(
+            ngettext(
+                "%(num)d extra pass bought later",
+                "%(num)d extra passes bought later",
+                booking.extra_passes,
+            )
+        )
+    return ", ".join(parts)
+
+
+def staff_text(booking: StandBooking) -> str:
+    return "; ".join(
+        f"{person.name} <{person.email}>" if person.email else person.name
+        for person in booking.active_passes
+    )
+
+
+def _exhibitor_header() -> list[str]:
+    return [
+        _("Company"),
+        _("CVR number"),
+        _("Stand"),
+        _("Package"),
+        _("Add-ons"),
+        _("Contact person"),
+        _("E-mail"),
+        _("Phone"),
+        _("Invoice e-mail"),
+        _("EAN location number"),
+        _("Status"),
+        _("Excl. VAT (kr.)"),
+        _("VAT (kr.)"),
+        _("Incl. VAT (kr.)"),
+        _("Stand staff"),
+        _("Booking reference"),
+        _("Booked"),
+    ]
+
+
+def _exhibitor_rows(edition: Edition) -> list[tuple[list[str], Amounts, str]]:
+    """(text cells before the amounts, amounts, text cells after) per booking,
+    the stand holders by stand code first, then declined and cancelled."""
+    overview = stands_overview(edition)
+    lines = sorted(
+        overview.bookings,
+        key=lambda line: (
+            line.booking.status in (StandBookingStatus.DECLINED, StandBookingStatus.CANCELLED),
+            line.booking.stand.code,
+            line.booking.id,
+        ),
+    )
+    rows = []
+    for line in lines:
+        booking = line.booking
+        before = [
+            booking.company,
+            booking.cvr,
+            booking.stand.code,
+            booking.package_name,
+            addons_text(booking),
+            booking.contact_name,
+            booking.contact_email,
+            booking.contact_phone,
+            booking.invoice_email,
+            booking.ean or "",
+            booking_status_label(booking.status),
+        ]
+        booked = to_user_timezone(booking.created_at).strftime("%Y-%m-%d %H:%M")
+        after = [staff_text(booking), booking.reference, booked]
+        rows.append((before, line.amounts, after))
+    return rows
+
+
+def _kroner_cell(ore: int) -> str:
+    """1234,56 or -1234,56, as the accounting ledger writes it: Danish Excel reads a number."""
+    sign = "-" if ore < 0 else ""
+    whole, fraction = divmod(abs(ore), 100)
+    return f"{sign}{whole},{fraction:02d}"
+
+
+def exhibitors_csv(edition: Edition) -> str:
+    """The exhibitor list as CSV for Danish Excel: BOM, semicolons, CRLF, every
+    text cell neutralised (company names come from a public form)."""
+    buffer = io.StringIO()
+    buffer.write(CSV_BOM)
+    writer = csv.writer(buffer, delimiter=CSV_DELIMITER, lineterminator=CSV_LINE_END)
+    writer.writerow(_exhibitor_header())
+    for before, amounts, after in _exhibitor_rows(edition):
+        writer.writerow(
+            [neutralise_cell(value) for value in before]
+            + [
+                _kroner_cell(amounts.net_ore),
+                _kroner_cell(amounts.vat_ore),
+                _kroner_cell(amounts.gross_ore),
+            ]
+            + [neutralise_cell(value) for value in after]
+        )
+    return buffer.getvalue()
+
+
+_EXHIBITOR_COLUMN_WIDTHS = (30, 10, 8, 20, 30, 22, 28, 14, 28, 15, 18, 12, 12, 12, 40, 12, 16)
+
+
+def exhibitors_xlsx(edition: Edition) -> bytes:
+    """The exhibitor list as an Excel workbook: amounts as numbers in kroner,
+    text as string cells (never formulas, so ``=HYPERLINK(...)`` is shown, not run)."""
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(_("Exhibitors")[:31])
+    for index, width in enumerate(_EXHIBITOR_COLUMN_WIDTHS):
+        sheet.column_dimensions[chr(ord("A") + index)].width = width
+    sheet.freeze_panes = "A2"
+    bold = Font(bold=True)
+
+    def text(value: object, font: Font | None = None) -> WriteOnlyCell:
+        cell = WriteOnlyCell(sheet, value="" if value is None else str(value))
+        cell.data_type = "s"
+        if font is not None:
+            cell.font = font
+        return cell
+
+    def kroner(ore: int) -> WriteOnlyCell:
+        cell = WriteOnlyCell(sheet, value=Decimal(ore).scaleb(-2))
+        cell.number_format = "#,##0.00"
+        return cell
+
+    sheet.append([text(title, bold) for title in _exhibitor_header()])
+    for before, amounts, after in _exhibitor_rows(edition):
+        sheet.append(
+            [text(value) for value in before]
+            + [kroner(amounts.net_ore), kroner(amounts.vat_ore), kroner(amounts.gross_ore)]
+            + [text(value) for value in after]
+        )
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
