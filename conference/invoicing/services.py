@@ -29,6 +29,7 @@ from conference.core.services import record_audit, write_audit
 from conference.events.models import Edition
 from conference.invoicing.models import DocumentKind, Invoice, InvoicePayment, NumberSeries
 from conference.registration.models import Attendee, Order, OrganisationType
+from conference.stands.models import StandBooking
 
 
 @dataclass(frozen=True)
@@ -157,12 +158,90 @@ def _split_address(address: str) -> tuple[str, str, str]:
     return address.strip(), "", ""
 
 
-def payment_days(order: Order) -> int:
+def _payment_days(is_public: bool) -> int:
     days = current_app.config["INVOICE_PAYMENT_DAYS"]
-    if OrganisationType(order.organisation_type).is_public:
+    if is_public:
         # Public buyers: never longer than 30 days.
         days = min(days, 30)
     return days
+
+
+def payment_days(order: Order) -> int:
+    return _payment_days(OrganisationType(order.organisation_type).is_public)
+
+
+@dataclass(frozen=True)
+class Buyer:
+    """Who a document is issued to, and what it belongs to: an order or a stand booking.
+
+    Built from either, so one ``_draft_document`` prints both alike.
+    """
+
+    edition: Edition
+    language: str
+    payment_method: str
+    our_reference: str
+    name: str
+    address: str
+    postcode: str
+    city: str
+    contact: str
+    email: str
+    cvr: str | None
+    ean: str | None
+    is_public: bool
+    reference: str | None
+    order_number: str | None
+    accounting_cost: str | None
+    order_id: int | None = None
+    stand_booking_id: int | None = None
+
+    @classmethod
+    def of_order(cls, order: Order) -> Buyer:
+        return cls(
+            edition=order.edition,
+            language=order.language,
+            payment_method=order.payment_method,
+            our_reference=order.reference,
+            name=order.invoice_organisation,
+            address=order.invoice_address,
+            postcode=order.invoice_postcode,
+            city=order.invoice_city,
+            contact=order.booker_name,
+            email=order.booker_email,
+            cvr=order.cvr,
+            ean=order.ean,
+            is_public=OrganisationType(order.organisation_type).is_public,
+            reference=order.personreference,
+            order_number=order.buyer_order_number,
+            accounting_cost=order.accounting_cost,
+            order_id=order.id,
+        )
+
+    @classmethod
+    def of_booking(cls, booking: StandBooking) -> Buyer:
+        # A booking names no organisation type: an EAN is what makes it a
+        # public buyer (e-invoice through NemHandel, at most 30 days).
+        ean = (booking.ean or "").strip() or None
+        return cls(
+            edition=booking.edition,
+            language=booking.language,
+            payment_method="invoice",
+            our_reference=booking.reference,
+            name=booking.company,
+            address=booking.address,
+            postcode=booking.postcode,
+            city=booking.city,
+            contact=booking.contact_name,
+            email=booking.invoice_email,
+            cvr=booking.cvr or None,
+            ean=ean,
+            is_public=ean is not None,
+            reference=booking.personreference or None,
+            order_number=booking.buyer_order_number or None,
+            accounting_cost=booking.accounting_cost or None,
+            stand_booking_id=booking.id,
+        )
 
 
 def order_lines(order: Order, attendees: list[Attendee]) -> list[InvoiceLine]:
@@ -202,20 +281,20 @@ def _participants_note(order: Order, attendees: list[Attendee]) -> str:
 
 def _new_document(
     kind: DocumentKind,
-    order: Order,
+    buyer: Buyer,
     lines: list[InvoiceLine],
     *,
     now: datetime,
     note: str,
     credited: Invoice | None = None,
 ) -> Invoice:
-    document = _draft_document(kind, order, lines, now=now, note=note, credited=credited)
+    document = _draft_document(kind, buyer, lines, now=now, note=note, credited=credited)
     return _number_and_write(document)
 
 
 def _draft_document(
     kind: DocumentKind,
-    order: Order,
+    buyer: Buyer,
     lines: list[InvoiceLine],
     *,
     now: datetime,
@@ -223,7 +302,7 @@ def _draft_document(
     credited: Invoice | None = None,
 ) -> Invoice:
     """A document with everything printed on it but its number; nothing is written."""
-    edition = order.edition
+    edition = buyer.edition
     totals = document_totals(lines, earlier=_credited_by_rate(credited) if credited else None)
     issued_on = local_date_of(now)
     document = Invoice(
@@ -232,29 +311,30 @@ def _draft_document(
         issued_on=issued_on,
         supplied_on=local_date_of(edition.starts_at),
         due_on=(
-            issued_on + timedelta(days=payment_days(order))
+            issued_on + timedelta(days=_payment_days(buyer.is_public))
             if kind is DocumentKind.INVOICE
             else None
         ),
-        language=order.language,
-        payment_method=order.payment_method,
+        language=buyer.language,
+        payment_method=buyer.payment_method,
         edition_id=edition.id,
-        order_id=order.id,
+        order_id=buyer.order_id,
+        stand_booking_id=buyer.stand_booking_id,
         credited_invoice_id=credited.id if credited else None,
-        our_reference=order.reference,
+        our_reference=buyer.our_reference,
         seller=seller_snapshot(edition),
-        buyer_name=order.invoice_organisation,
-        buyer_address=order.invoice_address,
-        buyer_postcode=order.invoice_postcode,
-        buyer_city=order.invoice_city,
-        buyer_contact=order.booker_name,
-        buyer_email=order.booker_email,
-        buyer_cvr=order.cvr,
-        buyer_ean=order.ean,
-        buyer_is_public=OrganisationType(order.organisation_type).is_public,
-        buyer_reference=order.personreference,
-        buyer_order_number=order.buyer_order_number,
-        buyer_accounting_cost=order.accounting_cost,
+        buyer_name=buyer.name,
+        buyer_address=buyer.address,
+        buyer_postcode=buyer.postcode,
+        buyer_city=buyer.city,
+        buyer_contact=buyer.contact,
+        buyer_email=buyer.email,
+        buyer_cvr=buyer.cvr,
+        buyer_ean=buyer.ean,
+        buyer_is_public=buyer.is_public,
+        buyer_reference=buyer.reference,
+        buyer_order_number=buyer.order_number,
+        buyer_accounting_cost=buyer.accounting_cost,
         lines=[line.to_json() for line in lines],
         vat_breakdown=totals.breakdown,
         net_ore=totals.net_ore,
@@ -300,7 +380,7 @@ def draft_invoice(order: Order, *, now: datetime | None = None) -> Invoice:
     attendees = order.active_attendees
     return _draft_document(
         DocumentKind.INVOICE,
-        order,
+        Buyer.of_order(order),
         order_lines(order, attendees),
         now=now or utcnow(),
         note=_participants_note(order, attendees),
@@ -322,12 +402,18 @@ def issue_credit_note(
     invoice: Invoice,
     lines: list[InvoiceLine],
     *,
-    order: Order,
+    order: Order | None = None,
+    booking: StandBooking | None = None,
     reason: str,
     now: datetime | None = None,
     actor: str = "system",
 ) -> Invoice:
-    """A credit note taking back ``lines`` of an invoice (all of it or a part)."""
+    """A credit note taking back ``lines`` of an invoice (all of it or a part).
+
+    The buyer is the invoice's: its ``order`` or its stand ``booking`` (one of them).
+    """
+    if (order is None) == (booking is None):
+        raise ValueError("a credit note is for an order or for a stand booking")
     if invoice.is_credit_note:
         raise DomainError("a credit note cannot be credited")
     already = credited_total(invoice)
@@ -340,8 +426,9 @@ def issue_credit_note(
         note = _(
             "Credit note for invoice %(number)s. %(reason)s", number=invoice.number, reason=reason
         ).strip()
+    buyer = Buyer.of_order(order) if order is not None else Buyer.of_booking(booking)
     credit_note = _new_document(
-        DocumentKind.CREDIT_NOTE, order, lines, now=now or utcnow(), note=note, credited=invoice
+        DocumentKind.CREDIT_NOTE, buyer, lines, now=now or utcnow(), note=note, credited=invoice
     )
     record_audit(
         actor,
@@ -421,6 +508,178 @@ def invoice_for_order(order: Order) -> Invoice | None:
     return db.session.scalar(
         select(Invoice).where(Invoice.order_id == order.id, Invoice.kind == DocumentKind.INVOICE)
     )
+
+
+# --- stand bookings ---------------------------------------------------------------
+
+
+def _area_text(booking: StandBooking) -> str:
+    """ "9" or "10,5" (Danish) for the stand's area in m²."""
+    from flask_babel import format_decimal
+
+    return format_decimal(round(booking.stand.area_m2, 2), format="#,##0.##")
+
+
+def stand_booking_lines(booking: StandBooking) -> list[InvoiceLine]:
+    """The stand with its package, then one line per add-on, in the booking's language.
+
+    Prices come from the booking's snapshot (the package and add-ons as sold),
+    never from today's price list.
+    """
+    edition = booking.edition
+    with force_locale(babel_locale(booking.language)):
+        day = format_date(edition.starts_at, "long")
+        lines = [
+            InvoiceLine(
+                description=_(
+                    "%(event)s, %(day)s: Stand %(code)s, %(area)s m², %(package)s",
+                    event=edition.display_name(booking.language),
+                    day=day,
+                    code=booking.stand.code,
+                    area=_area_text(booking),
+                    package=booking.package_name,
+                ),
+                quantity=1,
+                unit_net_ore=booking.package_net_ore,
+                vat_percent=booking.package_vat_percent,
+            )
+        ]
+        for item in booking.addons:
+            quantity = int(item["quantity"])
+            if quantity <= 0:
+                continue
+            lines.append(
+                InvoiceLine(
+                    description=_(
+                        "Stand %(code)s: %(addon)s", code=booking.stand.code, addon=item["name"]
+                    ),
+                    quantity=quantity,
+                    unit_net_ore=int(item["unit_net_ore"]),
+                    vat_percent=int(item["vat_percent"]),
+                )
+            )
+    return lines
+
+
+def _exhibitor_note(booking: StandBooking) -> str:
+    with force_locale(babel_locale(booking.language)):
+        return _(
+            "Exhibitor: %(company)s, stand %(code)s.",
+            company=booking.company,
+            code=booking.stand.code,
+        )
+
+
+def _issue_for_booking(
+    booking: StandBooking, lines: list[InvoiceLine], *, now: datetime | None, actor: str
+) -> Invoice:
+    invoice = _new_document(
+        DocumentKind.INVOICE,
+        Buyer.of_booking(booking),
+        lines,
+        now=now or utcnow(),
+        note=_exhibitor_note(booking),
+    )
+    write_audit(
+        actor,
+        "invoice.issued",
+        "invoice",
+        invoice.id,
+        number=invoice.number,
+        stand_booking=booking.reference,
+    )
+    return invoice
+
+
+def issue_stand_invoice(
+    booking: StandBooking, *, now: datetime | None = None, actor: str = "system"
+) -> Invoice:
+    """Issue the invoice for a stand booking (stand and package, add-ons), in the caller's
+    transaction, from the same gap-free series as order invoices.
+
+    The buyer is the booking's company; with an EAN it is a public buyer (Peppol
+    to its location number, at most 30 days to pay). The PDF is rendered when
+    first needed (``stored_pdf``), as for orders: attach it to a mail with
+    ``invoice_attachment(invoice.id, invoice_filename(invoice))``.
+    """
+    return _issue_for_booking(booking, stand_booking_lines(booking), now=now, actor=actor)
+
+
+def issue_extra_pass_invoice(
+    booking: StandBooking,
+    quantity: int,
+    unit_net_ore: int,
+    vat_percent: int,
+    *,
+    now: datetime | None = None,
+    actor: str = "system",
+) -> Invoice:
+    """Invoice ``quantity`` extra exhibitor passes bought later from the manage page."""
+    if quantity <= 0:
+        raise DomainError(_("Choose at least one pass."))
+    with force_locale(babel_locale(booking.language)):
+        description = _(
+            "%(event)s, %(day)s: Extra exhibitor pass, stand %(code)s",
+            event=booking.edition.display_name(booking.language),
+            day=format_date(booking.edition.starts_at, "long"),
+            code=booking.stand.code,
+        )
+    line = InvoiceLine(description, quantity, unit_net_ore, vat_percent)
+    return _issue_for_booking(booking, [line], now=now, actor=actor)
+
+
+def stand_booking_invoices(booking: StandBooking) -> list[Invoice]:
+    """A stand booking's invoices and credit notes, oldest first."""
+    return list(
+        db.session.scalars(
+            select(Invoice).where(Invoice.stand_booking_id == booking.id).order_by(Invoice.id)
+        )
+    )
+
+
+def _uncredited_lines(invoice: Invoice) -> list[InvoiceLine]:
+    """The invoice's lines less what its credit notes have already taken back.
+
+    Credit notes of a booking copy the invoice's lines, so a line is matched by
+    its description and price.
+    """
+    taken: dict[tuple[str, int, int], int] = defaultdict(int)
+    for lines in db.session.scalars(
+        select(Invoice.lines).where(Invoice.credited_invoice_id == invoice.id)
+    ):
+        for line in lines:
+            key = (line["description"], line["unit_net_ore"], line["vat_percent"])
+            taken[key] += line["quantity"]
+    remaining = []
+    for line in invoice.lines:
+        key = (line["description"], line["unit_net_ore"], line["vat_percent"])
+        quantity = line["quantity"] - taken[key]
+        taken[key] = max(-quantity, 0)
+        if quantity > 0:
+            remaining.append(InvoiceLine(key[0], quantity, key[1], key[2]))
+    return remaining
+
+
+def credit_stand_booking(
+    booking: StandBooking, *, actor: str, reason: str = "", now: datetime | None = None
+) -> list[Invoice]:
+    """Credit notes for whatever the booking's invoices still hold, in the caller's transaction.
+
+    One credit note per invoice with something left (the stand invoice, and any
+    later extra-pass invoices); an invoice credited in full already is skipped,
+    so calling this twice issues nothing the second time. Returns the new notes.
+    """
+    notes = []
+    for invoice in stand_booking_invoices(booking):
+        if invoice.is_credit_note:
+            continue
+        lines = _uncredited_lines(invoice)
+        if not lines or credited_total(invoice) >= invoice.total_ore:
+            continue
+        notes.append(
+            issue_credit_note(invoice, lines, booking=booking, reason=reason, now=now, actor=actor)
+        )
+    return notes
 
 
 # --- payments -----------------------------------------------------------------------
