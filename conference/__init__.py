@@ -99,6 +99,7 @@ def _register_blueprints(app: Flask) -> None:
     from conference.mail.views import bp as mail_bp
     from conference.payments.views import bp as payments_bp
     from conference.registration.views import bp as registration_bp
+    from conference.stands.views import bp as stands_bp
     from conference.transfers.views import bp as transfers_bp
 
     for blueprint in (
@@ -111,6 +112,7 @@ def _register_blueprints(app: Flask) -> None:
         payments_bp,
         transfers_bp,
         checkin_bp,
+        stands_bp,
     ):
         app.register_blueprint(blueprint)
 
