@@ -50,6 +50,16 @@ class BadgeFilterForm(FlaskForm):
         default="",
         validators=[Optional()],
     )
+    kind = RadioField(
+        _l("Badges for"),
+        choices=[
+            SelectChoice("", _l("Attendees and exhibitors")),
+            SelectChoice("attendees", _l("Attendees only")),
+            SelectChoice("exhibitors", _l("Exhibitors only")),
+        ],
+        default="",
+        validators=[Optional()],
+    )
 
 
 class UndoCheckInForm(FlaskForm):

@@ -35,11 +35,19 @@ from sqlalchemy.orm import joinedload
 from conference.core.db import db, utcnow
 from conference.core.errors import DomainError, NotFound
 from conference.core.i18n import babel_locale
+from conference.core.models import AuditEvent
 from conference.core.pdf import render_pdf
-from conference.core.security import sign_ticket_code, unsign_ticket_code
+from conference.core.security import hash_token, sign_ticket_code, unsign_ticket_code
 from conference.core.services import record_audit
 from conference.events.models import Edition, TicketType
 from conference.registration.models import Attendee, AttendeeStatus, Order, OrderStatus
+from conference.stands.models import (
+    ExhibitorPass,
+    ExhibitorPassStatus,
+    Stand,
+    StandBooking,
+    StandBookingStatus,
+)
 from conference.transfers.services import close_requests, transfer_for_old_ticket_code
 
 TICKET_STYLESHEET = "css/ticket_pdf.css"
@@ -55,6 +63,8 @@ class ScanResult(enum.StrEnum):
     CANCELLED = "cancelled"
     NOT_CONFIRMED = "not_confirmed"
     OTHER_EDITION = "other_edition"
+    #: An exhibitor pass's old code: the exhibitor has changed the name on the pass.
+    RENAMED = "renamed"
     UNKNOWN = "unknown"
 
 
@@ -64,6 +74,8 @@ class CheckInAnswer:
     attendee: Attendee | None = None
     #: The first check-in (ADMITTED: now; ALREADY_CHECKED_IN: the earlier one).
     checked_in_at: datetime | None = None
+    #: Set instead of ``attendee`` when the QR was an exhibitor pass's.
+    exhibitor_pass: ExhibitorPass | None = None
 
     @property
     def admitted(self) -> bool:
@@ -93,6 +105,35 @@ def ticket_snapshot(attendee: Attendee, language: str) -> dict:
     }
 
 
+def pass_payload(exhibitor_pass: ExhibitorPass) -> str:
+    """What an exhibitor pass's QR says: its signed ticket code, as for attendees."""
+    return sign_ticket_code(exhibitor_pass.ticket_code)
+
+
+def exhibitor_label(language: str) -> str:
+    """ "Udstiller" / "Exhibitor": what a pass is called on tickets, badges and at the door."""
+    with force_locale(babel_locale(language)):
+        return _("Exhibitor")
+
+
+def pass_ticket_snapshot(exhibitor_pass: ExhibitorPass, language: str) -> dict:
+    """A ticket snapshot of an exhibitor pass: the attendee ticket's fields, the company
+    as the organisation, "Udstiller" as the ticket type, and the stand."""
+    booking = exhibitor_pass.booking
+    return {
+        "edition_id": exhibitor_pass.edition_id,
+        "language": language,
+        "reference": booking.reference,
+        "name": exhibitor_pass.name,
+        "job_title": exhibitor_pass.job_title,
+        "organisation": booking.company,
+        "ticket_type": exhibitor_label(language),
+        "payload": pass_payload(exhibitor_pass),
+        "exhibitor": True,
+        "stand": booking.stand.code,
+    }
+
+
 #: Danish letters that do not decompose to ASCII, spelt the Danish way in file names.
 _DANISH_LETTERS = str.maketrans({"æ": "ae", "Æ": "Ae", "ø": "oe", "Ø": "Oe", "å": "aa", "Å": "Aa"})
 
@@ -106,14 +147,23 @@ def ticket_filename(snapshot: dict) -> str:
     return f"{label}-{snapshot['reference']}-{safe[:40] or label}.pdf"
 
 
-def ticket_pdf_attachment(attendee: Attendee, language: str) -> dict:
-    """An outbox attachment that is this ticket's PDF, rendered when the mail is built."""
-    snapshot = ticket_snapshot(attendee, language)
+def _snapshot_attachment(snapshot: dict) -> dict:
     return {
         "filename": ticket_filename(snapshot),
         "content_type": "application/pdf",
         "ticket": snapshot,
     }
+
+
+def ticket_pdf_attachment(attendee: Attendee, language: str) -> dict:
+    """An outbox attachment that is this ticket's PDF, rendered when the mail is built."""
+    return _snapshot_attachment(ticket_snapshot(attendee, language))
+
+
+def pass_ticket_pdf_attachment(exhibitor_pass: ExhibitorPass, language: str) -> dict:
+    """An outbox attachment that is an exhibitor pass's ticket PDF, rendered when the
+    mail is built (from the snapshot taken now, like an attendee's)."""
+    return _snapshot_attachment(pass_ticket_snapshot(exhibitor_pass, language))
 
 
 def _svg_data_uri(svg: str) -> str:
@@ -159,6 +209,16 @@ def ticket_pdf(attendee: Attendee, language: str) -> bytes:
     return ticket_pdf_from_snapshot(ticket_snapshot(attendee, language))
 
 
+def pass_qr_svg(exhibitor_pass: ExhibitorPass) -> str:
+    """An exhibitor pass's QR code (manage page, e-mail): the signed ticket code."""
+    return qr_svg(pass_payload(exhibitor_pass))
+
+
+def pass_ticket_pdf(exhibitor_pass: ExhibitorPass, language: str) -> bytes:
+    """The exhibitor's one-page ticket: "Udstiller", the company and the stand, and the QR."""
+    return ticket_pdf_from_snapshot(pass_ticket_snapshot(exhibitor_pass, language))
+
+
 # --- the door -------------------------------------------------------------------
 
 
@@ -183,9 +243,14 @@ def check_in_code(
         .options(joinedload(Attendee.order), joinedload(Attendee.ticket_type))
     )
     if attendee is None:
+        exhibitor_pass = _pass_by_code(code)
+        if exhibitor_pass is not None:
+            return _check_in_pass(edition, exhibitor_pass, code, actor=actor, now=now)
         transfer = transfer_for_old_ticket_code(code)
         if transfer is not None and transfer.edition_id == edition.id:
             return CheckInAnswer(ScanResult.TRANSFERRED)
+        if _retired_pass_code(edition, code):
+            return CheckInAnswer(ScanResult.RENAMED)
         return CheckInAnswer(ScanResult.UNKNOWN)
     order = attendee.order
     if order.edition_id != edition.id:
@@ -212,6 +277,194 @@ def check_in_code(
     # A transfer request still waiting for approval can no longer be carried out.
     close_requests([attendee.id], because="place_checked_in")
     return CheckInAnswer(ScanResult.ADMITTED, attendee, now)
+
+
+# --- exhibitor passes at the door -------------------------------------------------
+#
+# A pass is checked in like a place: one conditional write on its row,
+#
+#     UPDATE exhibitor_pass SET checked_in_at = :now, checked_in_by = :who
+#     WHERE id = :id AND ticket_code = :code AND status = 'active'
+#       AND checked_in_at IS NULL
+#
+# and a change of name (conference.stands.services.change_staff) rotates the
+# code on the same row under ``checked_in_at IS NULL``, so a scan racing a
+# rename ends in one of them. Passes sit outside capacity: nothing here touches
+# a quota.
+
+#: The audit record of a pass's change of name keeps the old code's hash under
+#: this key, so the door can say why an old QR no longer works.
+RETIRED_CODE_KEY = "old_code_hash"
+
+
+def retired_code_data(old_code: str) -> dict:
+    """What the audit record of a pass's rename adds so the door recognises the old QR:
+    ``record_audit(..., **retired_code_data(old_code))`` (a hash, not the code)."""
+    return {RETIRED_CODE_KEY: hash_token(old_code)}
+
+
+def _pass_by_code(code: str) -> ExhibitorPass | None:
+    return db.session.scalar(
+        select(ExhibitorPass)
+        .where(ExhibitorPass.ticket_code == code)
+        .options(joinedload(ExhibitorPass.booking).joinedload(StandBooking.stand))
+    )
+
+
+def _retired_pass_code(edition: Edition, code: str) -> bool:
+    """Whether ``code`` was a pass's code of this edition before the name on it changed."""
+    pass_ids = select(ExhibitorPass.id).where(ExhibitorPass.edition_id == edition.id)
+    found = db.session.scalar(
+        select(AuditEvent.id)
+        .where(
+            AuditEvent.object_type == "exhibitor_pass",
+            AuditEvent.object_id.in_(pass_ids),
+            AuditEvent.data[RETIRED_CODE_KEY].as_string() == hash_token(code),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+def _pass_refusal(exhibitor_pass: ExhibitorPass, code: str) -> CheckInAnswer | None:
+    if exhibitor_pass.ticket_code != code:
+        return CheckInAnswer(ScanResult.RENAMED, exhibitor_pass=exhibitor_pass)
+    booking_status = exhibitor_pass.booking.status
+    if exhibitor_pass.status != ExhibitorPassStatus.ACTIVE or booking_status in (
+        StandBookingStatus.CANCELLED,
+        StandBookingStatus.DECLINED,
+    ):
+        return CheckInAnswer(ScanResult.CANCELLED, exhibitor_pass=exhibitor_pass)
+    if booking_status != StandBookingStatus.CONFIRMED:
+        return CheckInAnswer(ScanResult.NOT_CONFIRMED, exhibitor_pass=exhibitor_pass)
+    if exhibitor_pass.checked_in_at is not None:
+        return CheckInAnswer(
+            ScanResult.ALREADY_CHECKED_IN,
+            checked_in_at=exhibitor_pass.checked_in_at,
+            exhibitor_pass=exhibitor_pass,
+        )
+    return None
+
+
+def _check_in_pass(
+    edition: Edition, exhibitor_pass: ExhibitorPass, code: str, *, actor: str, now: datetime
+) -> CheckInAnswer:
+    if exhibitor_pass.edition_id != edition.id:
+        return CheckInAnswer(ScanResult.OTHER_EDITION)
+    refusal = _pass_refusal(exhibitor_pass, code)
+    if refusal is not None:
+        return refusal
+    result = db.session.execute(
+        update(ExhibitorPass)
+        .where(
+            ExhibitorPass.id == exhibitor_pass.id,
+            ExhibitorPass.ticket_code == code,
+            ExhibitorPass.status == ExhibitorPassStatus.ACTIVE,
+            ExhibitorPass.checked_in_at.is_(None),
+        )
+        .values(checked_in_at=now, checked_in_by=actor)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(exhibitor_pass)
+    if result.rowcount != 1:
+        # Another scan of the same pass was faster, or the name changed meanwhile.
+        return _pass_refusal(exhibitor_pass, code) or CheckInAnswer(ScanResult.UNKNOWN)
+    record_audit(
+        actor,
+        "exhibitor_pass.checked_in",
+        "exhibitor_pass",
+        exhibitor_pass.id,
+        booking=exhibitor_pass.booking.reference,
+    )
+    return CheckInAnswer(ScanResult.ADMITTED, checked_in_at=now, exhibitor_pass=exhibitor_pass)
+
+
+def get_door_pass(edition: Edition, pass_id) -> ExhibitorPass | None:
+    """An exhibitor pass of the edition by id, for showing an answer again."""
+    if not isinstance(pass_id, int):
+        return None
+    return db.session.scalar(
+        select(ExhibitorPass)
+        .where(ExhibitorPass.id == pass_id, ExhibitorPass.edition_id == edition.id)
+        .options(joinedload(ExhibitorPass.booking).joinedload(StandBooking.stand))
+    )
+
+
+def undo_pass_check_in(exhibitor_pass: ExhibitorPass, *, actor: str) -> datetime:
+    """An organiser takes back a mistaken check-in of an exhibitor pass, as for a place:
+    one conditional write, audited with the old time; returns when it had been made."""
+    db.session.refresh(exhibitor_pass)
+    was_at, was_by = exhibitor_pass.checked_in_at, exhibitor_pass.checked_in_by
+    result = db.session.execute(
+        update(ExhibitorPass)
+        .where(ExhibitorPass.id == exhibitor_pass.id, ExhibitorPass.checked_in_at.is_not(None))
+        .values(checked_in_at=None, checked_in_by=None)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(exhibitor_pass)
+    if result.rowcount != 1 or was_at is None:
+        raise NotCheckedIn(_("This pass is not checked in."))
+    record_audit(
+        actor,
+        "exhibitor_pass.check_in_undone",
+        "exhibitor_pass",
+        exhibitor_pass.id,
+        booking=exhibitor_pass.booking.reference,
+        checked_in_at=was_at.isoformat(),
+        checked_in_by=was_by,
+    )
+    return was_at
+
+
+def _expected_passes(edition_id: int):
+    return and_(
+        ExhibitorPass.edition_id == edition_id,
+        ExhibitorPass.status == ExhibitorPassStatus.ACTIVE,
+        StandBooking.status == StandBookingStatus.CONFIRMED,
+    )
+
+
+def _pass_search_filter(query: str | None):
+    conditions = []
+    for word in (query or "").split()[:6]:
+        pattern = _like(word[:100])
+        conditions.append(
+            or_(
+                ExhibitorPass.name.ilike(pattern, escape="\\"),
+                ExhibitorPass.email.ilike(pattern, escape="\\"),
+                StandBooking.company.ilike(pattern, escape="\\"),
+                StandBooking.reference.ilike(pattern, escape="\\"),
+                Stand.code.ilike(pattern, escape="\\"),
+            )
+        )
+    return conditions
+
+
+def search_passes(edition: Edition, query: str) -> list[ExhibitorPass]:
+    """Exhibitor passes of the edition matching every word (name, e-mail, company,
+    booking reference, stand code); cancelled ones too, so the door can say so."""
+    conditions = _pass_search_filter(query)
+    if not conditions:
+        return []
+    return list(
+        db.session.scalars(
+            select(ExhibitorPass)
+            .join(ExhibitorPass.booking)
+            .join(StandBooking.stand)
+            .where(ExhibitorPass.edition_id == edition.id, *conditions)
+            .options(joinedload(ExhibitorPass.booking).joinedload(StandBooking.stand))
+            .order_by(ExhibitorPass.name, ExhibitorPass.id)
+            .limit(MAX_SEARCH_RESULTS)
+        )
+    )
+
+
+def pass_is_valid(exhibitor_pass: ExhibitorPass) -> bool:
+    """Active, on a confirmed booking: a pass the door admits (unless checked in)."""
+    return (
+        exhibitor_pass.status == ExhibitorPassStatus.ACTIVE
+        and exhibitor_pass.booking.status == StandBookingStatus.CONFIRMED
+    )
 
 
 class NotCheckedIn(DomainError):
@@ -275,8 +528,12 @@ def _refusal(attendee: Attendee, code: str) -> CheckInAnswer | None:
 
 @dataclass(frozen=True)
 class DoorCounts:
+    """Attendees (the places sold) and, apart, exhibitors' stand staff."""
+
     arrived: int
     expected: int
+    exhibitors_arrived: int = 0
+    exhibitors_expected: int = 0
 
     @property
     def missing(self) -> int:
@@ -297,7 +554,18 @@ def door_counts(edition: Edition) -> DoorCounts:
         .join(Attendee.order)
         .where(_expected_places(edition.id))
     ).one()
-    return DoorCounts(arrived=int(row[1] or 0), expected=int(row[0] or 0))
+    # Exhibitors are counted apart: they are not the attendees capacity was sold to.
+    passes = db.session.execute(
+        select(func.count(ExhibitorPass.id), func.count(ExhibitorPass.checked_in_at))
+        .join(ExhibitorPass.booking)
+        .where(_expected_passes(edition.id))
+    ).one()
+    return DoorCounts(
+        arrived=int(row[1] or 0),
+        expected=int(row[0] or 0),
+        exhibitors_arrived=int(passes[1] or 0),
+        exhibitors_expected=int(passes[0] or 0),
+    )
 
 
 def _like(word: str) -> str:
@@ -346,6 +614,15 @@ class Badge:
     job_title: str
     organisation: str
     ticket_type: str
+    #: An exhibitor's stand staff: "Udstiller" and the stand on the badge.
+    exhibitor: bool = False
+    stand: str = ""
+
+
+class BadgeKind(enum.StrEnum):
+    ALL = ""
+    ATTENDEES = "attendees"
+    EXHIBITORS = "exhibitors"
 
 
 def badge_list(
@@ -354,12 +631,30 @@ def badge_list(
     ticket_type_id: int | None = None,
     query: str | None = None,
     arrival: str = "",
+    kind: str = BadgeKind.ALL,
     language: str = "da",
 ) -> list[Badge]:
-    """Badges for the edition's confirmed places, by organisation then name.
+    """Badges for the edition's confirmed places and active exhibitor passes, by
+    organisation (company) then name.
 
-    ``arrival``: "" (all), "arrived" or "not_arrived".
+    ``arrival``: "" (all), "arrived" or "not_arrived". ``kind``: "" (everyone),
+    "attendees" or "exhibitors"; a ticket type means attendees of that type only.
     """
+    badges: list[Badge] = []
+    if kind != BadgeKind.EXHIBITORS:
+        badges.extend(_attendee_badges(edition, ticket_type_id, query, arrival, language))
+    if kind != BadgeKind.ATTENDEES and not ticket_type_id:
+        passes = _pass_badges(edition, query, arrival, language)
+        if passes:
+            badges = sorted(
+                badges + passes, key=lambda b: (b.organisation.casefold(), b.name.casefold())
+            )
+    return badges
+
+
+def _attendee_badges(
+    edition: Edition, ticket_type_id: int | None, query: str | None, arrival: str, language: str
+) -> list[Badge]:
     statement = (
         select(Attendee, Order, TicketType)
         .join(Attendee.order)
@@ -384,6 +679,32 @@ def badge_list(
     ]
 
 
+def _pass_badges(edition: Edition, query: str | None, arrival: str, language: str) -> list[Badge]:
+    statement = (
+        select(ExhibitorPass, StandBooking, Stand)
+        .join(ExhibitorPass.booking)
+        .join(StandBooking.stand)
+        .where(_expected_passes(edition.id), *_pass_search_filter(query))
+        .order_by(StandBooking.company, ExhibitorPass.name, ExhibitorPass.id)
+    )
+    if arrival == "arrived":
+        statement = statement.where(ExhibitorPass.checked_in_at.is_not(None))
+    elif arrival == "not_arrived":
+        statement = statement.where(ExhibitorPass.checked_in_at.is_(None))
+    label = exhibitor_label(language)
+    return [
+        Badge(
+            name=row.ExhibitorPass.name,
+            job_title=row.ExhibitorPass.job_title,
+            organisation=row.StandBooking.company,
+            ticket_type=label,
+            exhibitor=True,
+            stand=row.Stand.code,
+        )
+        for row in db.session.execute(statement)
+    ]
+
+
 BADGES_PER_PAGE = 8  # 2 x 4 on A4
 
 
@@ -402,6 +723,12 @@ def describe(answer: CheckInAnswer) -> str:
     """The reason of an answer in words, for the door (text, not just colour)."""
     if answer.result is ScanResult.ADMITTED:
         return _("Checked in. Welcome!")
+    if answer.result is ScanResult.RENAMED:
+        return _("The exhibitor has changed the name on this pass. This ticket is no longer valid.")
+    if answer.result is ScanResult.CANCELLED and answer.exhibitor_pass is not None:
+        return _("This exhibitor pass is cancelled.")
+    if answer.result is ScanResult.NOT_CONFIRMED and answer.exhibitor_pass is not None:
+        return _("The stand booking is not confirmed yet.")
     if answer.result is ScanResult.ALREADY_CHECKED_IN:
         from flask_babel import format_time
 

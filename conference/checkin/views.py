@@ -73,16 +73,21 @@ def _door_page(edition, *, answer=None, form=None, status=200):
     search = DoorSearchForm(request.args)
     query = search.q.data if search.validate() else ""
     results = services.search_places(edition, query) if query else []
+    pass_results = services.search_passes(edition, query) if query else []
     return _no_store(
         Response(
             render_template(
                 "checkin/door.html",
                 edition=edition,
                 form=form or ScanForm(formdata=None),
+                undo_form=UndoCheckInForm(formdata=None),
                 search=search,
                 query=query,
                 results=results,
+                pass_results=pass_results,
                 payload=services.ticket_payload,
+                pass_payload=services.pass_payload,
+                pass_is_valid=services.pass_is_valid,
                 answer=answer,
                 reason=services.describe(answer) if answer is not None else None,
                 counts=services.door_counts(edition),
@@ -105,6 +110,7 @@ def _keep_answer(edition, answer: services.CheckInAnswer) -> None:
         "edition": edition.id,
         "result": str(answer.result),
         "attendee": answer.attendee.id if answer.attendee is not None else None,
+        "pass": answer.exhibitor_pass.id if answer.exhibitor_pass is not None else None,
         "checked_in_at": answer.checked_in_at.isoformat() if answer.checked_in_at else None,
         "stored": time.time(),
     }
@@ -124,7 +130,8 @@ def _take_answer(edition) -> services.CheckInAnswer | None:
     except (ValueError, TypeError):
         return None
     attendee = services.get_door_place(edition, kept.get("attendee"))
-    return services.CheckInAnswer(result, attendee, checked_in_at)
+    exhibitor_pass = services.get_door_pass(edition, kept.get("pass"))
+    return services.CheckInAnswer(result, attendee, checked_in_at, exhibitor_pass)
 
 
 @bp.get("/staff/e/<slug>/checkin")
@@ -179,12 +186,52 @@ def undo_check_in(slug: str, attendee_id: int):
     return redirect(back, code=303)
 
 
+@bp.post("/staff/e/<slug>/exhibitor-passes/<int:pass_id>/undo-check-in")
+@roles_required(Role.ORGANISER)
+def undo_pass_check_in(slug: str, pass_id: int):
+    """An organiser takes back a mistaken check-in of an exhibitor pass, from the door's
+    search results (a pass has no page of its own); back to the same results."""
+    edition = get_edition(slug)
+    exhibitor_pass = services.get_door_pass(edition, pass_id)
+    if exhibitor_pass is None:
+        abort(404)
+    search = DoorSearchForm(request.args)
+    query = search.q.data if search.validate() and search.q.data else None
+    back = url_for("checkin.door", slug=edition.slug, q=query)
+    form = UndoCheckInForm()
+    if not form.validate_on_submit():
+        flash(_("Tick the box to confirm that the check-in is undone."), "error")
+        return redirect(back, code=303)
+    try:
+        services.undo_pass_check_in(exhibitor_pass, actor=current_user.actor)
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(back, code=303)
+    db.session.commit()
+    flash(
+        _(
+            "The check-in is undone: %(name)s is expected at the door again.",
+            name=exhibitor_pass.name,
+        ),
+        "success",
+    )
+    return redirect(back, code=303)
+
+
 @bp.get("/staff/e/<slug>/checkin/counts.json")
 @roles_required(*DOOR_ROLES)
 def counts(slug: str):
     edition = get_edition(slug)
     figures = services.door_counts(edition)
-    return _no_store(jsonify(arrived=figures.arrived, expected=figures.expected))
+    return _no_store(
+        jsonify(
+            arrived=figures.arrived,
+            expected=figures.expected,
+            exhibitors_arrived=figures.exhibitors_arrived,
+            exhibitors_expected=figures.exhibitors_expected,
+        )
+    )
 
 
 # --- name badges ------------------------------------------------------------------------
@@ -209,12 +256,15 @@ def _badges_for(edition, form: BadgeFilterForm):
             form.ticket_type.errors = [_("Choose a ticket type from the list.")]
         if form.arrival.errors:
             form.arrival.errors = [_("Choose one of the options.")]
+        if form.kind.errors:
+            form.kind.errors = [_("Choose one of the options.")]
         return None
     return services.badge_list(
         edition,
         ticket_type_id=form.ticket_type.data or None,
         query=form.q.data or "",
         arrival=form.arrival.data or "",
+        kind=form.kind.data or "",
         language=current_language(),
     )
 

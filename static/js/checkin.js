@@ -14,6 +14,11 @@
           if (!data) { return; }
           counts.querySelector("[data-arrived]").textContent = String(data.arrived);
           counts.querySelector("[data-expected]").textContent = String(data.expected);
+          var exhibitors = counts.querySelector("[data-exhibitors-arrived]");
+          if (exhibitors) {
+            exhibitors.textContent = String(data.exhibitors_arrived);
+            counts.querySelector("[data-exhibitors-expected]").textContent = String(data.exhibitors_expected);
+          }
         })
         .catch(function () {});
     }, 10000);
