@@ -37,6 +37,7 @@ from datetime import datetime
 from babel.numbers import format_decimal
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
+from flask_babel import pgettext
 from sqlalchemy import select, update
 from sqlalchemy.orm import joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -155,9 +156,9 @@ def extra_pass_addon(edition: Edition) -> StandAddon | None:
 def status_label(status: str) -> str:
     """The word a visitor reads for a stand's status (the plan's colour says it too)."""
     labels = {
-        StandStatus.FREE: _("Free"),
-        StandStatus.RESERVED: _("Reserved"),
-        StandStatus.BOOKED: _("Booked"),
+        StandStatus.FREE: pgettext("stand status", "Free"),
+        StandStatus.RESERVED: pgettext("stand status", "Reserved"),
+        StandStatus.BOOKED: pgettext("stand status", "Booked"),
     }
     return labels.get(status, status)
 
@@ -981,7 +982,10 @@ def change_staff(
     if exhibitor_pass.status != ExhibitorPassStatus.ACTIVE:
         raise DomainError(_("This pass is cancelled."))
     version = exhibitor_pass.ticket_version if expected_version is None else expected_version
+    from conference.checkin.services import retired_code_data as _retired_code_data
+
     old_name = exhibitor_pass.name
+    old_code = exhibitor_pass.ticket_code
     result = db.session.execute(
         update(ExhibitorPass)
         .where(
@@ -1013,6 +1017,8 @@ def change_staff(
         booking=booking.reference,
         old_name=old_name,
         new_name=exhibitor_pass.name,
+        # So the door can say why the old QR no longer works.
+        **_retired_code_data(old_code),
     )
     _queue_pass_mail(exhibitor_pass, booking)
     return exhibitor_pass
