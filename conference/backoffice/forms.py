@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
+from babel.numbers import format_decimal
 from flask_babel import lazy_gettext as _l
 from flask_babel import to_user_timezone, to_utc
 from flask_wtf import FlaskForm
@@ -19,6 +20,7 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import (
     DataRequired,
     InputRequired,
@@ -124,6 +126,12 @@ class MetresField(StringField):
             raise ValidationError(_l("Enter metres, like 3 or 2,5.")) from None
 
 
+def kroner_input(ore: int) -> str:
+    """Øre as an organiser types kroner: "25.000,00" (what parse_kroner reads back,
+    whatever the page's language)."""
+    return format_decimal(Decimal(ore).scaleb(-2), "#,##0.00", locale="da_DK")
+
+
 class KronerField(StringField):
     """A price in kroner, typed the Danish way ("25.000,00"); ``ore`` is the value."""
 
@@ -157,8 +165,13 @@ class HallForm(FlaskForm):
     booking_mode = RadioField(
         _l("How a booking is confirmed"),
         choices=[
-            (BookingMode.BINDING.value, _l("At once: the booking is binding and invoiced")),
-            (BookingMode.APPROVAL.value, _l("As a request that an organiser approves or declines")),
+            SelectChoice(
+                BookingMode.BINDING.value, _l("At once: the booking is binding and invoiced")
+            ),
+            SelectChoice(
+                BookingMode.APPROVAL.value,
+                _l("As a request that an organiser approves or declines"),
+            ),
         ],
         validators=[InputRequired(_l("Choose how bookings are confirmed."))],
     )
@@ -216,10 +229,10 @@ class AddonForm(FlaskForm):
     kind = SelectField(
         _l("Kind"),
         choices=[
-            (AddonKind.EXTRA_PASS.value, _l("Extra exhibitor pass")),
-            (AddonKind.POWER.value, _l("Power")),
-            (AddonKind.FURNITURE.value, _l("Furniture")),
-            (AddonKind.OTHER.value, _l("Other")),
+            SelectChoice(AddonKind.EXTRA_PASS.value, _l("Extra exhibitor pass")),
+            SelectChoice(AddonKind.POWER.value, _l("Power")),
+            SelectChoice(AddonKind.FURNITURE.value, _l("Furniture")),
+            SelectChoice(AddonKind.OTHER.value, _l("Other")),
         ],
         validators=[InputRequired(_l("Choose a kind."))],
     )

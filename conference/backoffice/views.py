@@ -1,10 +1,11 @@
-"""Organiser screens: editions, the edition dashboard, capacity, registrants."""
+"""Organiser screens: editions, the edition dashboard, capacity, registrants, and the
+exhibition hall (its setup, the stands and bookings, the exhibitor list)."""
 
 from __future__ import annotations
 
 import re
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
@@ -12,14 +13,31 @@ from flask_login import current_user
 from conference.auth.models import Role
 from conference.auth.services import roles_required
 from conference.backoffice import services
-from conference.backoffice.forms import CancelForm, CapacityForm, RegistrantSearchForm
+from conference.backoffice.forms import (
+    AddonForm,
+    ApproveForm,
+    BookingCancelForm,
+    CancelForm,
+    CapacityForm,
+    DeclineForm,
+    DeleteForm,
+    HallForm,
+    MoveForm,
+    PackageForm,
+    RegistrantSearchForm,
+    StandForm,
+    kroner_input,
+)
 from conference.core.db import db
 from conference.core.errors import CapacityConflict, DomainError
 from conference.core.i18n import current_language
+from conference.core.money import format_dkk
 from conference.events.models import Edition
 from conference.events.services import get_edition
 from conference.payments.services import send_pending_refunds
 from conference.registration.services import cancel_attendee, cancel_order
+from conference.stands import services as stand_services
+from conference.stands.models import BookingMode, StandBookingStatus, StandHall, StandStatus
 
 bp = Blueprint("backoffice", __name__, url_prefix="/staff")
 
@@ -176,3 +194,555 @@ def cancel(slug: str, reference: str):
         message += " " + _("A card refund was requested from Stripe.")
     flash(message, "success")
     return redirect(url_for("backoffice.order", slug=edition.slug, reference=file.order.reference))
+
+
+# --- the exhibition hall -------------------------------------------------------------
+#
+# Setup (hall, packages, add-ons, stands) is done by backoffice services; the
+# decisions on bookings (approve, decline, move, cancel) by the stand services.
+
+
+def _field_error(form, error: DomainError, fallback: str | None = None) -> None:
+    """Show a service's refusal next to the field it names (or the fallback field)."""
+    field = getattr(form, error.field or "", None) or getattr(form, fallback or "", None)
+    if field is not None:
+        field.errors = [*field.errors, error.message]
+    else:
+        flash(error.message, "error")
+
+
+def _hall_form(hall) -> HallForm:
+    if hall is None:
+        form = HallForm(
+            booking_mode=BookingMode.BINDING.value,
+            bookings_open=True,
+            width=services.metres(StandHall.__table__.c.width_cm.default.arg),
+            depth=services.metres(StandHall.__table__.c.depth_cm.default.arg),
+        )
+    else:
+        form = HallForm(
+            obj=hall,
+            width=services.metres(hall.width_cm),
+            depth=services.metres(hall.depth_cm),
+        )
+        form.set_deadline(hall.staff_deadline)
+    return form
+
+
+def _render_setup(edition: Edition, hall_form: HallForm | None = None, status: int = 200):
+    hall = services.existing_hall(edition)
+    return (
+        render_template(
+            "backoffice/stands/setup.html",
+            edition=edition,
+            hall=hall,
+            form=hall_form or _hall_form(hall),
+            packages=services.edition_packages(edition),
+            addons=services.edition_addons(edition),
+            stands=services.stands_overview(edition).stands,
+            plan=stand_services.floor_plan(edition, current_language()),
+            metres=services.metres,
+            kind_label=services.addon_kind_label,
+            stand_status_label=services.stand_status_label,
+        ),
+        status,
+    )
+
+
+@bp.get("/e/<slug>/stands/setup")
+@roles_required(Role.ORGANISER)
+def stands_setup(slug: str):
+    return _render_setup(get_edition(slug))
+
+
+@bp.post("/e/<slug>/stands/hall")
+@roles_required(Role.ORGANISER)
+def stands_hall(slug: str):
+    edition = get_edition(slug)
+    form = HallForm()
+    if not form.validate_on_submit():
+        return _render_setup(edition, form, 422)
+    actor = current_user.actor
+    upload = form.background.data
+    try:
+        hall = services.save_hall(
+            edition,
+            services.HallSettings(
+                name=form.name.data or "",
+                width_cm=form.width.cm,
+                depth_cm=form.depth.cm,
+                booking_mode=form.booking_mode.data,
+                terms=form.terms.data or "",
+                terms_en=form.terms_en.data,
+                staff_deadline=form.deadline_utc,
+                bookings_open=bool(form.bookings_open.data),
+            ),
+            actor=actor,
+        )
+        if upload is not None and getattr(upload, "filename", ""):
+            services.set_hall_background(hall, upload.read(), actor=actor)
+        elif form.remove_background.data:
+            services.remove_hall_background(hall, actor=actor)
+    except DomainError as error:
+        db.session.rollback()
+        _field_error(form, error)
+        return _render_setup(edition, form, 422)
+    db.session.commit()
+    flash(_("The hall is saved."), "success")
+    return redirect(url_for("backoffice.stands_setup", slug=edition.slug), code=303)
+
+
+@bp.get("/e/<slug>/stands/background")
+@roles_required(Role.ORGANISER)
+def stands_background(slug: str):
+    hall = services.existing_hall(get_edition(slug))
+    if hall is None or hall.background is None:
+        abort(404)
+    return Response(
+        hall.background,
+        content_type=hall.background_type,
+        headers={"Cache-Control": "private, no-cache", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+def _render_item(template: str, edition: Edition, form, item=None, status: int = 200, **extra):
+    return (
+        render_template(
+            f"backoffice/stands/{template}",
+            edition=edition,
+            form=form,
+            item=item,
+            delete_form=DeleteForm(),
+            **extra,
+        ),
+        status,
+    )
+
+
+def _package_details(form: PackageForm) -> services.PackageDetails:
+    return services.PackageDetails(
+        name=form.name.data or "",
+        name_en=form.name_en.data,
+        price_net_ore=form.price.ore,
+        included_passes=form.included_passes.data,
+        includes=form.includes.data or "",
+        includes_en=form.includes_en.data,
+    )
+
+
+@bp.route("/e/<slug>/stands/packages/new", methods=["GET", "POST"])
+@bp.route("/e/<slug>/stands/packages/<int:package_id>", methods=["GET", "POST"])
+@roles_required(Role.ORGANISER)
+def stands_package(slug: str, package_id: int | None = None):
+    edition = get_edition(slug)
+    package = services.get_package(edition, package_id) if package_id else None
+    if request.method == "GET":
+        form = PackageForm(obj=package) if package else PackageForm(included_passes=2)
+        if package is not None:
+            form.price.data = kroner_input(package.price_net_ore)
+        return _render_item("package.html", edition, form, package)
+    form = PackageForm()
+    if not form.validate_on_submit():
+        return _render_item("package.html", edition, form, package, 422)
+    try:
+        saved = services.save_package(
+            edition, _package_details(form), actor=current_user.actor, package=package
+        )
+    except DomainError as error:
+        db.session.rollback()
+        _field_error(form, error)
+        return _render_item("package.html", edition, form, package, 422)
+    db.session.commit()
+    flash(_("Package “%(name)s” is saved.", name=saved.name), "success")
+    return redirect(url_for("backoffice.stands_setup", slug=edition.slug) + "#packages", 303)
+
+
+def _delete(edition: Edition, item, template: str, form_factory, remove, **extra):
+    """The shared second step of deleting a package, an add-on or a stand."""
+    form = DeleteForm()
+    if not form.validate_on_submit():
+        flash(_("Tick the box to confirm."), "error")
+        return _render_item(template, edition, form_factory(item), item, 422, **extra)
+    try:
+        remove(item, actor=current_user.actor)
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return _render_item(template, edition, form_factory(item), item, 409, **extra)
+    db.session.commit()
+    flash(_("Deleted."), "success")
+    return redirect(url_for("backoffice.stands_setup", slug=edition.slug), 303)
+
+
+def _filled_package_form(package) -> PackageForm:
+    form = PackageForm(obj=package, formdata=None)
+    form.price.data = kroner_input(package.price_net_ore)
+    return form
+
+
+@bp.post("/e/<slug>/stands/packages/<int:package_id>/delete")
+@roles_required(Role.ORGANISER)
+def stands_package_delete(slug: str, package_id: int):
+    edition = get_edition(slug)
+    package = services.get_package(edition, package_id)
+    return _delete(edition, package, "package.html", _filled_package_form, services.delete_package)
+
+
+def _filled_addon_form(addon) -> AddonForm:
+    form = AddonForm(obj=addon, formdata=None)
+    form.price.data = kroner_input(addon.price_net_ore)
+    return form
+
+
+@bp.route("/e/<slug>/stands/addons/new", methods=["GET", "POST"])
+@bp.route("/e/<slug>/stands/addons/<int:addon_id>", methods=["GET", "POST"])
+@roles_required(Role.ORGANISER)
+def stands_addon(slug: str, addon_id: int | None = None):
+    edition = get_edition(slug)
+    addon = services.get_addon(edition, addon_id) if addon_id else None
+    if request.method == "GET":
+        form = (
+            _filled_addon_form(addon)
+            if addon
+            else AddonForm(is_active=True, max_quantity=4, formdata=None)
+        )
+        return _render_item("addon.html", edition, form, addon)
+    form = AddonForm()
+    if not form.validate_on_submit():
+        return _render_item("addon.html", edition, form, addon, 422)
+    try:
+        saved = services.save_addon(
+            edition,
+            services.AddonDetails(
+                kind=form.kind.data,
+                name=form.name.data or "",
+                name_en=form.name_en.data,
+                price_net_ore=form.price.ore,
+                max_quantity=form.max_quantity.data,
+                is_active=bool(form.is_active.data),
+            ),
+            actor=current_user.actor,
+            addon=addon,
+        )
+    except DomainError as error:
+        db.session.rollback()
+        _field_error(form, error)
+        return _render_item("addon.html", edition, form, addon, 422)
+    db.session.commit()
+    flash(_("Add-on “%(name)s” is saved.", name=saved.name), "success")
+    return redirect(url_for("backoffice.stands_setup", slug=edition.slug) + "#addons", 303)
+
+
+@bp.post("/e/<slug>/stands/addons/<int:addon_id>/delete")
+@roles_required(Role.ORGANISER)
+def stands_addon_delete(slug: str, addon_id: int):
+    edition = get_edition(slug)
+    addon = services.get_addon(edition, addon_id)
+    return _delete(edition, addon, "addon.html", _filled_addon_form, services.delete_addon)
+
+
+def _stand_form(edition: Edition, stand=None, *, formdata=True) -> StandForm:
+    if stand is not None:
+        form = StandForm(
+            obj=stand,
+            x=services.metres(stand.x_cm),
+            y=services.metres(stand.y_cm),
+            width=services.metres(stand.width_cm),
+            depth=services.metres(stand.depth_cm),
+            **({} if formdata else {"formdata": None}),
+        )
+    else:
+        form = StandForm(width="3", depth="3", **({} if formdata else {"formdata": None}))
+    form.package_id.choices = [
+        (
+            package.id,
+            f"{package.display_name(current_language())} · {format_dkk(package.price_net_ore)}",
+        )
+        for package in services.edition_packages(edition)
+    ]
+    return form
+
+
+def _stand_extra(edition: Edition, stand) -> dict:
+    return {
+        "booked": stand is not None and stand.status != StandStatus.FREE,
+        "has_packages": bool(services.edition_packages(edition)),
+    }
+
+
+@bp.route("/e/<slug>/stands/stands/new", methods=["GET", "POST"])
+@bp.route("/e/<slug>/stands/stands/<int:stand_id>", methods=["GET", "POST"])
+@roles_required(Role.ORGANISER)
+def stands_stand(slug: str, stand_id: int | None = None):
+    edition = get_edition(slug)
+    stand = services.get_stand(edition, stand_id) if stand_id else None
+    extra = _stand_extra(edition, stand)
+    if request.method == "GET":
+        form = _stand_form(edition, stand, formdata=False)
+        return _render_item("stand.html", edition, form, stand, **extra)
+    form = _stand_form(edition)
+    if not form.validate_on_submit():
+        return _render_item("stand.html", edition, form, stand, 422, **extra)
+    try:
+        saved = services.save_stand(
+            edition,
+            services.StandDetails(
+                code=form.code.data or "",
+                x_cm=form.x.cm,
+                y_cm=form.y.cm,
+                width_cm=form.width.cm,
+                depth_cm=form.depth.cm,
+                package_id=form.package_id.data,
+                note=form.note.data or "",
+            ),
+            actor=current_user.actor,
+            stand=stand,
+        )
+    except DomainError as error:
+        db.session.rollback()
+        _field_error(form, error)
+        return _render_item("stand.html", edition, form, stand, 422, **extra)
+    db.session.commit()
+    flash(_("Stand %(code)s is saved.", code=saved.code), "success")
+    return redirect(url_for("backoffice.stands_setup", slug=edition.slug) + "#stands", 303)
+
+
+@bp.post("/e/<slug>/stands/stands/<int:stand_id>/delete")
+@roles_required(Role.ORGANISER)
+def stands_stand_delete(slug: str, stand_id: int):
+    edition = get_edition(slug)
+    stand = services.get_stand(edition, stand_id)
+    return _delete(
+        edition,
+        stand,
+        "stand.html",
+        lambda item: _stand_form(edition, item, formdata=False),
+        services.delete_stand,
+        **_stand_extra(edition, stand),
+    )
+
+
+# --- the organiser's stands overview and the decisions on bookings --------------------
+
+
+def _stand_labels() -> dict:
+    return {
+        "booking_status_label": services.booking_status_label,
+        "stand_status_label": services.stand_status_label,
+        "addons_text": services.addons_text,
+        "metres": services.metres,
+    }
+
+
+@bp.get("/e/<slug>/stands")
+@roles_required(Role.ORGANISER)
+def stands(slug: str):
+    edition = get_edition(slug)
+    return render_template(
+        "backoffice/stands/overview.html",
+        edition=edition,
+        overview=services.stands_overview(edition),
+        plan=stand_services.floor_plan(edition, current_language()),
+        approve_form=ApproveForm(),
+        **_stand_labels(),
+    )
+
+
+def _move_choices(overview: services.StandsOverview, booking) -> list[tuple[int, str]]:
+    """Free stands the booking may move to: a confirmed booking was invoiced for its
+    package, so only stands with that package (the stand service's rule)."""
+    confirmed = booking.status == StandBookingStatus.CONFIRMED
+    return [
+        (
+            stand.id,
+            f"{stand.code} · {services.metres(stand.width_cm)} × "
+            f"{services.metres(stand.depth_cm)} m · "
+            f"{stand.package.display_name(current_language())}",
+        )
+        for stand in overview.free_stands
+        if not confirmed or stand.package_id == booking.stand.package_id
+    ]
+
+
+def _render_booking(
+    edition: Edition,
+    booking,
+    *,
+    decline_form=None,
+    move_form=None,
+    cancel_form=None,
+    status: int = 200,
+):
+    overview = services.stands_overview(edition)
+    line = next(item for item in overview.bookings if item.booking.id == booking.id)
+    move_form = move_form or MoveForm(formdata=None)
+    move_form.stand_id.choices = _move_choices(overview, booking)
+    return (
+        render_template(
+            "backoffice/stands/booking.html",
+            edition=edition,
+            booking=booking,
+            line=line,
+            approve_form=ApproveForm(),
+            decline_form=decline_form or DeclineForm(formdata=None),
+            move_form=move_form,
+            cancel_form=cancel_form or BookingCancelForm(formdata=None),
+            **_stand_labels(),
+        ),
+        status,
+    )
+
+
+@bp.get("/e/<slug>/stands/bookings/<int:booking_id>")
+@roles_required(Role.ORGANISER)
+def stands_booking(slug: str, booking_id: int):
+    edition = get_edition(slug)
+    return _render_booking(edition, services.get_stand_booking(edition, booking_id))
+
+
+def _back_to_booking(edition: Edition, booking):
+    return redirect(
+        url_for("backoffice.stands_booking", slug=edition.slug, booking_id=booking.id), code=303
+    )
+
+
+@bp.post("/e/<slug>/stands/bookings/<int:booking_id>/approve")
+@roles_required(Role.ORGANISER)
+def stands_approve(slug: str, booking_id: int):
+    edition = get_edition(slug)
+    booking = services.get_stand_booking(edition, booking_id)
+    if not ApproveForm().validate_on_submit():
+        flash(_("The page is out of date. Reload it and try again."), "error")
+        return _render_booking(edition, booking, status=422)
+    try:
+        result = stand_services.approve_booking(booking, actor=current_user.actor)
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return _render_booking(edition, booking, status=409)
+    db.session.commit()
+    message = _(
+        "Approved: stand %(code)s is booked by %(company)s.",
+        code=booking.stand.code,
+        company=booking.company,
+    )
+    if getattr(result, "invoice", None) is not None:
+        message += " " + _("Invoice %(number)s was issued and sent.", number=result.invoice.number)
+    flash(message, "success")
+    return _back_to_booking(edition, booking)
+
+
+@bp.post("/e/<slug>/stands/bookings/<int:booking_id>/decline")
+@roles_required(Role.ORGANISER)
+def stands_decline(slug: str, booking_id: int):
+    edition = get_edition(slug)
+    booking = services.get_stand_booking(edition, booking_id)
+    form = DeclineForm()
+    if not form.validate_on_submit():
+        return _render_booking(edition, booking, decline_form=form, status=422)
+    try:
+        stand_services.decline_booking(
+            booking, actor=current_user.actor, reason=(form.reason.data or "").strip()
+        )
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return _render_booking(edition, booking, decline_form=form, status=409)
+    db.session.commit()
+    flash(
+        _(
+            "Declined. Stand %(code)s is free again and the company has been told.",
+            code=booking.stand.code,
+        ),
+        "success",
+    )
+    return _back_to_booking(edition, booking)
+
+
+@bp.post("/e/<slug>/stands/bookings/<int:booking_id>/move")
+@roles_required(Role.ORGANISER)
+def stands_move(slug: str, booking_id: int):
+    edition = get_edition(slug)
+    booking = services.get_stand_booking(edition, booking_id)
+    form = MoveForm()
+    form.stand_id.choices = _move_choices(services.stands_overview(edition), booking)
+    if not form.validate_on_submit():
+        return _render_booking(edition, booking, move_form=form, status=422)
+    old_code = booking.stand.code
+    new_stand = services.get_stand(edition, form.stand_id.data)
+    try:
+        stand_services.move_booking(booking, new_stand, actor=current_user.actor)
+    except DomainError as error:
+        db.session.rollback()
+        form.stand_id.errors = [*form.stand_id.errors, error.message]
+        return _render_booking(edition, booking, move_form=form, status=409)
+    db.session.commit()
+    flash(
+        _(
+            "%(company)s moved from stand %(old)s to stand %(new)s; the company has been told.",
+            company=booking.company,
+            old=old_code,
+            new=new_stand.code,
+        ),
+        "success",
+    )
+    return _back_to_booking(edition, booking)
+
+
+@bp.post("/e/<slug>/stands/bookings/<int:booking_id>/cancel")
+@roles_required(Role.ORGANISER)
+def stands_cancel(slug: str, booking_id: int):
+    edition = get_edition(slug)
+    booking = services.get_stand_booking(edition, booking_id)
+    form = BookingCancelForm()
+    if not form.validate_on_submit():
+        return _render_booking(edition, booking, cancel_form=form, status=422)
+    try:
+        result = stand_services.cancel_booking(
+            booking, actor=current_user.actor, reason=(form.reason.data or "").strip()
+        )
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return _render_booking(edition, booking, cancel_form=form, status=409)
+    db.session.commit()
+    message = _(
+        "The booking is cancelled and stand %(code)s is free again.", code=booking.stand.code
+    )
+    for credit_note in getattr(result, "credit_notes", []) or []:
+        message += " " + _(
+            "Credit note %(number)s was issued and sent to the company.", number=credit_note.number
+        )
+    flash(message, "success")
+    return _back_to_booking(edition, booking)
+
+
+def _exhibitors_download(edition: Edition, extension: str) -> dict:
+    filename = re.sub(r"[^A-Za-z0-9_-]", "", edition.slug) + f"-exhibitors.{extension}"
+    # Personal data: keep it out of shared caches and the browser cache.
+    return {
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "Cache-Control": "no-store",
+    }
+
+
+@bp.get("/e/<slug>/stands/exhibitors.csv")
+@roles_required(Role.ORGANISER)
+def stands_exhibitors_csv(slug: str):
+    edition = get_edition(slug)
+    return Response(
+        services.exhibitors_csv(edition).encode("utf-8"),
+        headers=_exhibitors_download(edition, "csv"),
+        content_type="text/csv; charset=utf-8",
+    )
+
+
+@bp.get("/e/<slug>/stands/exhibitors.xlsx")
+@roles_required(Role.ORGANISER)
+def stands_exhibitors_xlsx(slug: str):
+    edition = get_edition(slug)
+    return Response(
+        services.exhibitors_xlsx(edition),
+        headers=_exhibitors_download(edition, "xlsx"),
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
