@@ -2,13 +2,16 @@
 
 A stand is taken with one conditional write on its row::
 
-    UPDATE stand SET status = :new, booking_id = :booking
-    WHERE id = :id AND status = 'free'
+    UPDATE stand SET status = :new WHERE id = :id AND status = 'free'
 
 and the row count decides: of any number of companies booking the same stand
 at once, exactly one gets it and every other one gets ``StandTaken`` with
-nothing written (the booking row each wrote first is inside a savepoint that is
-rolled back). The unique ``stand.booking_id`` backs this up in the schema.
+nothing written. Only the winner then writes its booking and points the stand
+at it (``booking_id``, unique, so never two bookings on one stand), while it
+holds the row lock of its write. The booking is written after the claim, not
+before: on PostgreSQL inserting a booking takes a key-share lock on its stand
+(the foreign key), and setting the unique ``booking_id`` needs the stronger
+lock, so bookings written before the claim deadlock against each other.
 
 In ``binding`` mode a booking is confirmed at once and invoiced; in
 ``approval`` mode it is a request that holds the stand (``reserved``) until an
@@ -413,15 +416,29 @@ def _addon_snapshot(edition: Edition, wanted: dict[int, int], language: str) -> 
     return snapshot
 
 
-def _take_stand(stand_id: int, booking_id: int, new_status: str) -> bool:
-    """The one conditional write that takes a free stand for a booking; True if it did."""
+def _take_stand(stand_id: int, new_status: str) -> bool:
+    """The one conditional write that takes a free stand; True if this transaction got it.
+
+    It locks the stand's row until commit: whoever else wants the stand waits,
+    then finds it no longer free. Only what holds the stand writes anything more.
+    """
     result = db.session.execute(
         update(Stand)
-        .where(Stand.id == stand_id, Stand.status == StandStatus.FREE)
-        .values(status=new_status, booking_id=booking_id)
+        .where(Stand.id == stand_id, Stand.status == StandStatus.FREE, Stand.booking_id.is_(None))
+        .values(status=new_status)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1
+
+
+def _point_stand_at(stand_id: int, booking_id: int) -> None:
+    """Tie a stand this transaction has just taken to its booking (the row is locked)."""
+    db.session.execute(
+        update(Stand)
+        .where(Stand.id == stand_id, Stand.booking_id.is_(None))
+        .values(booking_id=booking_id)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _free_stand(stand_id: int, booking_id: int) -> bool:
@@ -499,15 +516,11 @@ def book_stand(
         extra_passes=0,
     )
     new_status = StandStatus.BOOKED if binding else StandStatus.RESERVED
-    # The booking row must exist for the stand to point at it; if the stand is
-    # lost, the savepoint takes the booking back and nothing of it stays.
-    savepoint = db.session.begin_nested()
+    if not _take_stand(stand.id, new_status):
+        raise StandTaken(taken_message(stand))
     db.session.add(booking)
     db.session.flush()
-    if not _take_stand(stand.id, booking.id, new_status):
-        savepoint.rollback()
-        raise StandTaken(taken_message(stand))
-    savepoint.commit()
+    _point_stand_at(stand.id, booking.id)
     set_committed_value(stand, "status", new_status)
     set_committed_value(stand, "booking_id", booking.id)
     booking.stand = stand
@@ -685,16 +698,13 @@ def move_booking(
         )
     old_stand = booking.stand
     new_status = StandStatus.BOOKED if confirmed else StandStatus.RESERVED
-    savepoint = db.session.begin_nested()
-    # The old stand first: the booking may point at one stand only (unique booking_id).
-    freed = _free_stand(old_stand.id, booking.id)
-    if not freed or not _take_stand(new_stand.id, booking.id, new_status):
-        savepoint.rollback()
-        db.session.refresh(booking)
+    if not _take_stand(new_stand.id, new_status):
         raise StandTaken(
             _("Stand %(code)s is no longer free; choose another one.", code=new_stand.code)
         )
-    savepoint.commit()
+    # The old stand lets go before the new one points at the booking (booking_id is unique).
+    _free_stand(old_stand.id, booking.id)
+    _point_stand_at(new_stand.id, booking.id)
     db.session.refresh(old_stand)
     db.session.refresh(new_stand)
     booking.stand_id = new_stand.id
