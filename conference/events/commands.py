@@ -133,6 +133,295 @@ def create_demo_edition(year: int, capacity: int = 600, slug: str | None = None)
     return edition
 
 
+DEMO_TERMS_DA = "\n".join(
+    (
+        "1. Bookingen er bindende, når den er bekræftet. Standen faktureres ved bookingen; "
+        "betaling 30 dage netto.",
+        "2. Standen kan bygges op dagen før kl. 16-20 og skal være ryddet senest kl. 18 "
+        "på konferencedagen.",
+        "3. Standpersonalet skal navngives senest en uge før konferencen; hver person får "
+        "et udstillerpas med QR-kode.",
+        "4. Udstilleren bruger kun sin egen stand og holder gangarealerne frie.",
+        "5. Ved afbestilling senere end 60 dage før konferencen refunderes intet.",
+        "6. Arrangøren kan flytte en udstiller til en tilsvarende stand, hvis hallens "
+        "indretning kræver det.",
+    )
+)
+
+DEMO_TERMS_EN = "\n".join(
+    (
+        "1. The booking is binding once confirmed. The stand is invoiced at booking; "
+        "payment 30 days net.",
+        "2. The stand can be built the day before from 16:00 to 20:00 and must be cleared "
+        "by 18:00 on the day.",
+        "3. The stand staff must be named at the latest one week before the conference; "
+        "each person gets an exhibitor pass with a QR code.",
+        "4. The exhibitor uses only its own stand and keeps the aisles free.",
+        "5. Cancellation later than 60 days before the conference is not refunded.",
+        "6. The organiser may move an exhibitor to an equivalent stand if the hall's "
+        "layout requires it.",
+    )
+)
+
+#: The hall's stands: (code, x, y, width, depth) in cm, and the package's key. A wall row
+#: (A) along the back, an island of two back-to-back rows (B facing the back, C facing
+#: the entrance) with corner stands at its ends, and a front row (D) on both sides of the
+#: entrance, with aisles of 3 m between them.
+DEMO_STANDS = [
+    ("A1", 0, 0, 400, 300, "corner"),
+    ("A2", 400, 0, 300, 300, "standard"),
+    ("A3", 700, 0, 300, 300, "standard"),
+    ("A4", 1000, 0, 300, 300, "standard"),
+    ("A5", 1300, 0, 300, 300, "standard"),
+    ("A6", 1600, 0, 300, 300, "standard"),
+    ("A7", 1900, 0, 400, 300, "corner"),
+    ("B1", 400, 600, 400, 300, "corner"),
+    ("B2", 800, 600, 300, 300, "standard"),
+    ("B3", 1100, 600, 300, 300, "standard"),
+    ("B4", 1400, 600, 300, 300, "standard"),
+    ("B5", 1700, 600, 400, 300, "corner"),
+    ("C1", 400, 900, 400, 300, "corner"),
+    ("C2", 800, 900, 600, 300, "large"),
+    ("C3", 1400, 900, 300, 300, "standard"),
+    ("C4", 1700, 900, 400, 300, "corner"),
+    ("D1", 0, 1500, 600, 300, "large"),
+    ("D2", 600, 1500, 300, 300, "standard"),
+    ("D3", 1600, 1500, 300, 300, "standard"),
+    ("D4", 1900, 1500, 400, 300, "corner"),
+]
+
+#: Demo exhibitors: the stand, the company, and the stand staff they have named.
+DEMO_EXHIBITORS = [
+    {
+        "stand": "A1",
+        "company": "Nordlys Software A/S",
+        "cvr": "31415926",
+        "address": "Havnegade 12",
+        "postcode": "5000",
+        "city": "Odense C",
+        "contact_name": "Line Nørgaard",
+        "contact_email": "line.norgaard@nordlys.example.dk",
+        "contact_phone": "+45 66 12 34 56",
+        "invoice_email": "faktura@nordlys.example.dk",
+        "buyer_order_number": "IND-2207",
+        "addons": {"extra_pass": 1, "power": 1},
+        "description": "Sagsbehandling og borgerservice i skyen for kommuner.",
+        "staff": [
+            ("Line Nørgaard", "line.norgaard@nordlys.example.dk", "Salgsdirektør"),
+            ("Jonas Bech", "jonas.bech@nordlys.example.dk", "Løsningsarkitekt"),
+            ("Sara Øster", "sara.oster@nordlys.example.dk", "Kundeansvarlig"),
+        ],
+    },
+    {
+        "stand": "B3",
+        "company": "Fjordsky IT ApS",
+        "cvr": "16180335",
+        "address": "Søndergade 4",
+        "postcode": "8000",
+        "city": "Aarhus C",
+        "contact_name": "Peter Kjær",
+        "contact_email": "pk@fjordsky.example.dk",
+        "contact_phone": "+45 86 00 11 22",
+        "invoice_email": "bogholderi@fjordsky.example.dk",
+        "addons": {"furniture": 1},
+        "description": "Drift og hosting af fagsystemer i danske datacentre.",
+        "staff": [
+            ("Peter Kjær", "pk@fjordsky.example.dk", "Direktør"),
+            ("Amalie Friis", "af@fjordsky.example.dk", "Driftschef"),
+        ],
+    },
+    {
+        "stand": "C2",
+        "company": "Borgerdata A/S",
+        "cvr": "14142134",
+        "address": "Vesterbrogade 96",
+        "postcode": "1620",
+        "city": "København V",
+        "contact_name": "Henrik Lund",
+        "contact_email": "henrik.lund@borgerdata.example.dk",
+        "contact_phone": "+45 33 44 55 66",
+        "invoice_email": "kreditor@borgerdata.example.dk",
+        "personreference": "HL-2027",
+        "addons": {"power": 2, "furniture": 2},
+        "description": "Data og analyse til velfærdsområderne.",
+        "staff": [
+            ("Henrik Lund", "henrik.lund@borgerdata.example.dk", "Partner"),
+            ("Maja Holst", "maja.holst@borgerdata.example.dk", "Dataanalytiker"),
+            ("Kasper Dahl", "kasper.dahl@borgerdata.example.dk", "Konsulent"),
+        ],
+    },
+    {
+        "stand": "D2",
+        "company": "Sikkerhedsgruppen ApS",
+        "cvr": "17320505",
+        "address": "Algade 3",
+        "postcode": "9000",
+        "city": "Aalborg",
+        "contact_name": "Rikke Vang",
+        "contact_email": "rv@sikkerhedsgruppen.example.dk",
+        "contact_phone": "+45 98 10 20 30",
+        "invoice_email": "faktura@sikkerhedsgruppen.example.dk",
+        "language": "en",
+        "addons": {},
+        "description": "Cyber security for the public sector.",
+        "staff": [("Rikke Vang", "rv@sikkerhedsgruppen.example.dk", "CISO")],
+    },
+]
+
+
+def create_demo_hall(edition: Edition) -> None:
+    """The exhibition of a demo edition: a hall of 20 stands, three packages, add-ons,
+    binding bookings with terms in Danish and English, a staff deadline a week before
+    the event, and four stands booked by demo companies with named staff.
+
+    Bookings go through the stands services, so they are invoiced (with the
+    invoice e-mails in the outbox) exactly as a real booking is.
+    """
+    from conference.stands.models import AddonKind, BookingMode, Stand, StandAddon, StandHall
+    from conference.stands.models import StandPackage as Package
+    from conference.stands.services import (
+        StaffDetails,
+        StandBookingDetails,
+        book_stand,
+        name_staff,
+    )
+
+    starts = edition.starts_at
+    db.session.add(
+        StandHall(
+            edition_id=edition.id,
+            name="Udstillingen i Falconer Salen",
+            width_cm=2300,
+            depth_cm=1800,
+            booking_mode=BookingMode.BINDING,
+            terms=DEMO_TERMS_DA,
+            terms_en=DEMO_TERMS_EN,
+            # A week before the doors open, at midnight Copenhagen time.
+            staff_deadline=_utc(
+                datetime.combine(
+                    _first_monday_of_april(starts.year) - timedelta(days=7), datetime.min.time()
+                )
+            ),
+            bookings_open=True,
+        )
+    )
+    packages = {
+        "standard": Package(
+            edition_id=edition.id,
+            name="Standard",
+            name_en="Standard",
+            price_net_ore=1_850_000,
+            included_passes=2,
+            includes="Strøm 230 V, 10 A\nBord og to stole\nSkilt med firmanavn\nTrådløst net",
+            includes_en="Power 230 V, 10 A\nA table and two chairs\nName sign\nWi-Fi",
+            sort_order=1,
+        ),
+        "corner": Package(
+            edition_id=edition.id,
+            name="Hjørnestand",
+            name_en="Corner stand",
+            price_net_ore=2_450_000,
+            included_passes=3,
+            includes=(
+                "Åben mod to gange\nStrøm 230 V, 10 A\nBord og tre stole\n"
+                "Skilt med firmanavn\nTrådløst net"
+            ),
+            includes_en=(
+                "Open to two aisles\nPower 230 V, 10 A\nA table and three chairs\nName sign\nWi-Fi"
+            ),
+            sort_order=2,
+        ),
+        "large": Package(
+            edition_id=edition.id,
+            name="Stor stand",
+            name_en="Large stand",
+            price_net_ore=3_600_000,
+            included_passes=4,
+            includes=(
+                'Strøm 230 V, 16 A\nTo borde og seks stole\nSkærm 55" på fod\n'
+                "Skilt med firmanavn\nTrådløst net"
+            ),
+            includes_en=(
+                'Power 230 V, 16 A\nTwo tables and six chairs\n55" screen on a stand\n'
+                "Name sign\nWi-Fi"
+            ),
+            sort_order=3,
+        ),
+    }
+    addons = {
+        "extra_pass": StandAddon(
+            edition_id=edition.id,
+            kind=AddonKind.EXTRA_PASS,
+            name="Ekstra udstillerpas",
+            name_en="Extra exhibitor pass",
+            price_net_ore=195_000,
+            max_quantity=6,
+            sort_order=1,
+        ),
+        "power": StandAddon(
+            edition_id=edition.id,
+            kind=AddonKind.POWER,
+            name="Ekstra strøm 16 A",
+            name_en="Extra power 16 A",
+            price_net_ore=85_000,
+            max_quantity=2,
+            sort_order=2,
+        ),
+        "furniture": StandAddon(
+            edition_id=edition.id,
+            kind=AddonKind.FURNITURE,
+            name="Højbord med to barstole",
+            name_en="High table with two bar stools",
+            price_net_ore=120_000,
+            max_quantity=4,
+            sort_order=3,
+        ),
+    }
+    db.session.add_all([*packages.values(), *addons.values()])
+    db.session.flush()
+    stands = {}
+    for code, x, y, width, depth, package in DEMO_STANDS:
+        stands[code] = Stand(
+            edition_id=edition.id,
+            code=code,
+            x_cm=x,
+            y_cm=y,
+            width_cm=width,
+            depth_cm=depth,
+            package_id=packages[package].id,
+        )
+    stands["A1"].note = "Ved indgangen til salen"
+    db.session.add_all(stands.values())
+    db.session.flush()
+
+    for exhibitor in DEMO_EXHIBITORS:
+        details = StandBookingDetails(
+            company=exhibitor["company"],
+            cvr=exhibitor["cvr"],
+            address=exhibitor["address"],
+            postcode=exhibitor["postcode"],
+            city=exhibitor["city"],
+            contact_name=exhibitor["contact_name"],
+            contact_email=exhibitor["contact_email"],
+            contact_phone=exhibitor["contact_phone"],
+            invoice_email=exhibitor["invoice_email"],
+            personreference=exhibitor.get("personreference"),
+            buyer_order_number=exhibitor.get("buyer_order_number"),
+            addons={addons[key].id: quantity for key, quantity in exhibitor["addons"].items()},
+            terms_accepted=True,
+            language=exhibitor.get("language", "da"),
+        )
+        booked = book_stand(edition, stands[exhibitor["stand"]], details, actor="demo")
+        booked.booking.description = exhibitor["description"]
+        for name, email, job_title in exhibitor["staff"]:
+            name_staff(
+                booked.booking,
+                StaffDetails(name=name, email=email, job_title=job_title),
+                actor="demo",
+            )
+    db.session.flush()
+
+
 @demo_cli.command("load")
 @click.option("--year", type=int, default=None, help="Year of the edition (default: next April).")
 @click.option("--capacity", type=int, default=600, show_default=True)
@@ -145,6 +434,10 @@ def load_demo(year: int | None, capacity: int) -> None:
     if db.session.scalar(select(Edition).where(Edition.slug == slug)) is not None:
         click.echo(f"Demo edition {slug} already exists.")
         return
-    create_demo_edition(year, capacity, slug)
+    edition = create_demo_edition(year, capacity, slug)
+    create_demo_hall(edition)
     db.session.commit()
-    click.echo(f"Created demo edition {slug} with {capacity} places.")
+    click.echo(
+        f"Created demo edition {slug} with {capacity} places and an exhibition of "
+        f"{len(DEMO_STANDS)} stands ({len(DEMO_EXHIBITORS)} booked)."
+    )
