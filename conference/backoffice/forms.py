@@ -178,8 +178,11 @@ class HallForm(FlaskForm):
     terms = TextAreaField(
         _l("Exhibitor terms (Danish)"),
         [InputRequired(_l("Enter the exhibitor terms in Danish.")), Length(max=20_000)],
+        render_kw={"rows": 6},
     )
-    terms_en = TextAreaField(_l("Exhibitor terms (English)"), [Optional(), Length(max=20_000)])
+    terms_en = TextAreaField(
+        _l("Exhibitor terms (English)"), [Optional(), Length(max=20_000)], render_kw={"rows": 6}
+    )
     staff_deadline = DateTimeLocalField(
         _l("Deadline for naming stand staff (Copenhagen time)"),
         format="%Y-%m-%dT%H:%M",
@@ -218,10 +221,14 @@ class PackageForm(FlaskForm):
         render_kw={"inputmode": "numeric"},
     )
     includes = TextAreaField(
-        _l("What is included (Danish, one item a line)"), [Optional(), Length(max=2000)]
+        _l("What is included (Danish, one item a line)"),
+        [Optional(), Length(max=2000)],
+        render_kw={"rows": 4},
     )
     includes_en = TextAreaField(
-        _l("What is included (English, one item a line)"), [Optional(), Length(max=2000)]
+        _l("What is included (English, one item a line)"),
+        [Optional(), Length(max=2000)],
+        render_kw={"rows": 4},
     )
 
 

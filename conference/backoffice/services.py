@@ -55,6 +55,7 @@ from conference.stands.models import (
     StandPackage,
     StandStatus,
 )
+from conference.stands.services import status_label
 
 REGISTRANTS_PER_PAGE = 50
 #: More words than this in one search are ignored (each word is one more filter).
@@ -1114,11 +1115,8 @@ def booking_status_label(status: str) -> str:
 
 
 def stand_status_label(status: str) -> str:
-    return {
-        StandStatus.FREE: _("Free"),
-        StandStatus.RESERVED: _("Reserved"),
-        StandStatus.BOOKED: _("Booked"),
-    }.get(status, status)
+    """The word for a stand's status, as the exhibition pages and the plan say it."""
+    return status_label(status)
 
 
 def addon_kind_label(kind: str) -> str:

@@ -77,7 +77,7 @@ def test_a_formula_in_a_company_name_comes_out_as_text(organiser, edition, booki
 def test_the_csv_is_danish_on_a_danish_page(organiser, edition, bookings):
     organiser.get(f"/staff/e/{edition.slug}/stands?lang=da")
     header, *rows = _csv_rows(organiser.get(f"/staff/e/{edition.slug}/stands/exhibitors.csv"))
-    assert header[0] == "Firma" and "Bekræftet" in rows[1]
+    assert header[0] == "Virksomhed" and "Bekræftet" in rows[1]
 
 
 def test_the_xlsx_has_numbers_for_amounts_and_strings_for_text(organiser, edition, bookings):
