@@ -778,7 +778,8 @@ def delete_addon(addon: StandAddon, *, actor: str) -> None:
     db.session.flush()
 
 
-def _was_ever_booked(stand: Stand) -> bool:
+def was_ever_booked(stand: Stand) -> bool:
+    """Whether any booking (of any status) has had this stand."""
     return (
         db.session.scalar(
             select(func.count(StandBooking.id)).where(StandBooking.stand_id == stand.id)
@@ -893,7 +894,7 @@ def save_stand(
         or details.depth_cm != stand.depth_cm
     )
     if sold_terms_change:
-        if _was_ever_booked(stand):
+        if was_ever_booked(stand):
             raise StandInUse(_booked_refusal(stand), field="package_id")
         result = db.session.execute(
             update(Stand)
@@ -947,7 +948,7 @@ def delete_stand(stand: Stand, *, actor: str) -> None:
 
     One conditional DELETE: a booking that lands at the same moment wins.
     """
-    if _was_ever_booked(stand):
+    if was_ever_booked(stand):
         raise StandInUse(
             _(
                 "Stand %(code)s has been booked, so it cannot be deleted: the booking and its "

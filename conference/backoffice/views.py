@@ -452,7 +452,9 @@ def _stand_form(edition: Edition, stand=None, *, formdata=True) -> StandForm:
             **({} if formdata else {"formdata": None}),
         )
     else:
-        form = StandForm(width="3", depth="3", **({} if formdata else {"formdata": None}))
+        form = StandForm(
+            x="0", y="0", width="3", depth="3", **({} if formdata else {"formdata": None})
+        )
     form.package_id.choices = [
         (
             package.id,
@@ -466,6 +468,7 @@ def _stand_form(edition: Edition, stand=None, *, formdata=True) -> StandForm:
 def _stand_extra(edition: Edition, stand) -> dict:
     return {
         "booked": stand is not None and stand.status != StandStatus.FREE,
+        "deletable": stand is not None and not services.was_ever_booked(stand),
         "has_packages": bool(services.edition_packages(edition)),
     }
 
