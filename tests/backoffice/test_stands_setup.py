@@ -6,8 +6,9 @@ import io
 
 import pytest
 from PIL import Image
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from conference.backoffice import services
 from conference.core.db import db
 from conference.core.models import AuditEvent
 from conference.stands.models import Stand, StandAddon, StandHall, StandPackage
@@ -434,3 +435,41 @@ def test_unknown_or_other_editions_items_are_404(organiser, edition):
         f"/staff/e/{edition.slug}/stands/background",
     ):
         assert organiser.get(url).status_code == 404, url
+
+
+# --- a booking landing while the organiser edits ------------------------------------
+
+
+def _taken_behind_our_back(stand: Stand) -> None:
+    """What a booking committing between the organiser's read and write leaves: the
+    stand's row is no longer free, while the organiser's copy still says it is."""
+    db.session.execute(
+        update(Stand)
+        .where(Stand.id == stand.id)
+        .values(status="reserved")
+        .execution_options(synchronize_session=False)
+    )
+
+
+def test_a_size_change_loses_to_a_booking_that_landed_first(edition):
+    hall = make_hall(edition)
+    stand = hall["A3"]
+    assert stand.status == "free"
+    _taken_behind_our_back(stand)
+    details = services.StandDetails(
+        code="A3", x_cm=900, y_cm=100, width_cm=400, depth_cm=300, package_id=stand.package_id
+    )
+    with pytest.raises(services.StandInUse, match="Stand A3 er booket"):
+        services.save_stand(edition, details, actor="test", stand=stand)
+    db.session.rollback()
+    assert _stand("A3").width_cm == 300
+
+
+def test_a_delete_loses_to_a_booking_that_landed_first(edition):
+    hall = make_hall(edition)
+    stand = hall["A4"]
+    _taken_behind_our_back(stand)
+    with pytest.raises(services.StandInUse, match="blev booket for et øjeblik siden"):
+        services.delete_stand(stand, actor="test")
+    db.session.rollback()
+    assert _stand("A4") is not None
