@@ -80,7 +80,12 @@ MAX_DESCRIPTION_LENGTH = 1000
 MAX_LOGO_PIXELS = 4000
 
 _POSTCODE = re.compile(r"^\d{4}$")
-_WEBSITE = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+#: A web address: http(s), a host name with a dot in it (æøå allowed), a port, a path.
+_WEBSITE = re.compile(
+    r"^https?://\w(?:[\w-]*\w)?(?:\.\w(?:[\w-]*\w)?)+"
+    r"(?::\d{1,5})?(?:[/?#][^\s]*)?$",
+    re.IGNORECASE,
+)
 
 
 class StandTaken(DomainError):
