@@ -158,7 +158,8 @@ class StaffForm(_ServiceErrors, FlaskForm):
 class ExtraPassForm(_ServiceErrors, FlaskForm):
     quantity = IntegerField(
         _l("Number of extra passes"),
-        [
+        default=1,
+        validators=[
             InputRequired(message=_l("Choose how many.")),
             NumberRange(min=1, max=50, message=_l("Choose how many.")),
         ],

@@ -1255,7 +1255,9 @@ def booking_lines(booking: StandBooking) -> list[BookingLine]:
     """The stand with its package and each add-on, at the prices of the booking."""
     lines = [
         BookingLine(
-            description=booking.package_name,
+            description=_(
+                "Stand %(code)s, %(package)s", code=booking.stand.code, package=booking.package_name
+            ),
             quantity=1,
             unit_net_ore=booking.package_net_ore,
             vat_percent=booking.package_vat_percent,

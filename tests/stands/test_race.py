@@ -64,8 +64,8 @@ def test_twenty_companies_for_five_stands(app, edition, hall, race_app):  # noqa
     assert [i.sequence for i in invoices] == [1, 2, 3, 4, 5]  # gap-free
     assert {i.stand_booking_id for i in invoices} == {b.id for b in bookings}
     mails = db.session.scalar(
-        select(func.count()).select_from(OutboxMessage).where(
-            OutboxMessage.kind == "stand_confirmation"
-        )
+        select(func.count())
+        .select_from(OutboxMessage)
+        .where(OutboxMessage.kind == "stand_confirmation")
     )
     assert mails == 5
