@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from sqlalchemy import select
 
 from conference.core.db import db
 from conference.mail.models import OutboxMessage
 from conference.stands.models import ExhibitorPass, StandBooking
+from tests.e2e.test_accessibility import Audit
+from tests.e2e.test_accessibility import axe_page as axe_page  # the fixture
 from tests.stands.conftest import make_hall
 
 
@@ -102,3 +105,40 @@ def test_exhibitor_books_a_stand_on_the_plan_and_names_two_staff(live_server, br
     assert "Booked" in row.inner_text() and "Kommunedata A/S" in row.inner_text()
     assert visitor.locator("svg.floor-plan a[data-stand='A2']").count() == 1
     other.close()
+
+
+@pytest.mark.parametrize("language", ["da", "en"])
+def test_exhibition_pages_have_no_serious_accessibility_findings(
+    live_server, axe_page, edition, language
+):
+    from conference.stands import services
+    from tests.stands.conftest import company_details
+
+    make_hall(edition, stands=6)
+    booked = services.book_stand(
+        edition, services.get_stand(edition, "A1"), company_details(language=language)
+    )
+    services.name_staff(booked.booking, services.StaffDetails("Jonas Berg", "jonas@kd.dk"))
+    db.session.commit()
+    slug = edition.slug
+    _end_transaction()
+    page, audit = axe_page, Audit(axe_page, language)
+
+    page.goto(f"{live_server}/e/{slug}/exhibition?lang={language}")
+    audit.check("exhibition: plan and list")
+    page.goto(f"{live_server}/e/{slug}/exhibition/stands/A2")
+    audit.check("booking form")
+    page.click("#stand-form button[type=submit]")
+    page.wait_for_selector("#error-summary")
+    audit.check("booking form with errors")
+    page.goto(f"{live_server}/e/{slug}/exhibition/stands/A1")
+    audit.check("a stand that is not free")
+    page.goto(f"{live_server}/s/{booked.token}?new=1")
+    audit.check("manage page, just booked")
+    page.fill("#staff-name", "")
+    page.click("#staff-form button[type=submit]")
+    page.wait_for_selector("#staff-name[aria-invalid=true]")
+    audit.check("manage page, staff form with errors")
+    page.goto(f"{live_server}/e/{slug}/exhibitors")
+    audit.check("exhibitor list")
+    audit.assert_clean()
