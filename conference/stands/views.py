@@ -164,6 +164,7 @@ def _taken_page(edition, hall, stand, message: str, status: int):
             hall=hall,
             stand=stand,
             message=message,
+            posted=request.method == "POST",
             plan=plan,
             free=free,
             links=links,
