@@ -56,7 +56,7 @@ class StandBookingStatus(enum.StrEnum):
 
 class AddonKind(enum.StrEnum):
     #: One more exhibitor pass beyond those the package includes.
-    EXTRA_PASS = "extra_pass"
+    EXTRA_PASS = "extra_pass"  # noqa: S105 - an exhibitor pass, not a password
     POWER = "power"
     FURNITURE = "furniture"
     OTHER = "other"
