@@ -110,7 +110,8 @@ def _addon_quantities(addons) -> tuple[dict[int, int], dict[str, str]]:
         raw = (request.form.get(f"addon-{addon.id}") or "").strip()
         if not raw:
             continue
-        if not raw.isdigit() or len(raw) > 4:
+        # isdigit() alone takes "²", which int() refuses.
+        if not (raw.isascii() and raw.isdigit()) or len(raw) > 4:
             errors[f"addon-{addon.id}"] = _(
                 "Choose a number from 0 to %(max)d.", max=addon.max_quantity
             )
@@ -385,7 +386,9 @@ def change_staff(token: str, pass_id: int):
             page.booking,
             pass_id,
             form.to_details(),
-            expected_version=int(version) if (version or "").isdigit() else None,
+            expected_version=int(version)
+            if version and version.isascii() and version.isdigit()
+            else None,
         )
     except InvalidStandBooking as error:
         db.session.rollback()
