@@ -99,10 +99,11 @@ def parse_metres(text: str) -> int:
     cleaned = (text or "").strip().lower().removesuffix("m").strip().replace(",", ".")
     try:
         value = Decimal(cleaned)
+        # quantize() itself raises for "1e30" (more digits than the context holds).
+        if not value.is_finite() or value != value.quantize(Decimal("0.01")) or value < 0:
+            raise ValueError(f"not a length: {text!r}")
     except InvalidOperation:
         raise ValueError(f"not a length: {text!r}") from None
-    if not value.is_finite() or value != value.quantize(Decimal("0.01")) or value < 0:
-        raise ValueError(f"not a length: {text!r}")
     return int(value * 100)
 
 
