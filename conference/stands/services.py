@@ -489,7 +489,14 @@ def book_stand(
         raise StandTaken(taken_message(stand))
 
     binding = hall.booking_mode == BookingMode.BINDING
-    package: StandPackage = stand.package
+    new_status = StandStatus.BOOKED if binding else StandStatus.RESERVED
+    if not _take_stand(stand.id, new_status):
+        raise StandTaken(taken_message(stand))
+    # The stand's row is locked now: read it (and its package) again, so an organiser's
+    # change of size or package that committed after our first read is what is booked
+    # and invoiced, not the copy the request started with.
+    db.session.refresh(stand)
+    package = db.session.get(StandPackage, stand.package_id, populate_existing=True)
     token = new_token()
     booking = StandBooking(
         reference=_new_reference(),
@@ -520,9 +527,6 @@ def book_stand(
         addons=_addon_snapshot(edition, details.addons, details.language),
         extra_passes=0,
     )
-    new_status = StandStatus.BOOKED if binding else StandStatus.RESERVED
-    if not _take_stand(stand.id, new_status):
-        raise StandTaken(taken_message(stand))
     db.session.add(booking)
     db.session.flush()
     _point_stand_at(stand.id, booking.id)
