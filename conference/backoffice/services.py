@@ -1071,6 +1071,38 @@ _BOOKING_ORDER = {
 }
 
 
+@dataclass(frozen=True)
+class StandCounts:
+    """How the exhibition is selling, for the dashboard."""
+
+    total: int
+    booked: int
+    reserved: int
+    free: int
+    bookings_open: bool
+
+
+def stand_counts(edition: Edition) -> StandCounts | None:
+    """Stands by status (one query), or None when the edition has no exhibition hall."""
+    hall = existing_hall(edition)
+    if hall is None:
+        return None
+    by_status = dict(
+        db.session.execute(
+            select(Stand.status, func.count(Stand.id))
+            .where(Stand.edition_id == edition.id)
+            .group_by(Stand.status)
+        ).all()
+    )
+    return StandCounts(
+        total=sum(by_status.values()),
+        booked=by_status.get(StandStatus.BOOKED, 0),
+        reserved=by_status.get(StandStatus.RESERVED, 0),
+        free=by_status.get(StandStatus.FREE, 0),
+        bookings_open=hall.bookings_open,
+    )
+
+
 def stands_overview(edition: Edition) -> StandsOverview:
     """The hall, every stand with the booking that holds it, and every booking
     (requests, confirmed, declined and cancelled) with its totals and documents."""

@@ -47,7 +47,13 @@ ALL_STAFF = (Role.ORGANISER, Role.ACCOUNTING, Role.CHECKIN)
 def _render_dashboard(edition: Edition, form: CapacityForm, status: int = 200):
     dashboard = services.edition_dashboard(edition)
     return (
-        render_template("backoffice/dashboard.html", d=dashboard, edition=edition, form=form),
+        render_template(
+            "backoffice/dashboard.html",
+            d=dashboard,
+            stands=services.stand_counts(edition),
+            edition=edition,
+            form=form,
+        ),
         status,
     )
 

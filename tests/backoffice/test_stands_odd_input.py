@@ -52,3 +52,15 @@ def test_a_hall_size_that_is_no_length_is_refused(organiser, edition, metres):
     assert response.status_code == 422
     db.session.expire_all()
     assert db.session.scalar(select(StandHall)).width_cm == 3000
+
+
+def test_the_dashboard_says_how_the_exhibition_is_selling(organiser, edition):
+    from tests.backoffice.stands_helpers import insert_booking
+
+    hall = make_hall(edition)
+    insert_booking(edition, hall["A1"])
+    html = organiser.get(f"/staff/e/{edition.slug}?lang=en").get_data(as_text=True)
+    panel = html[html.index('id="dashboard-stands"') :]
+    assert "1 of 4 stands booked" in panel
+    assert "3 stands free" in panel and "bookings are open" in panel
+    assert f'href="/staff/e/{edition.slug}/stands"' in panel
