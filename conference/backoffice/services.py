@@ -27,7 +27,7 @@ from sqlalchemy.orm import selectinload
 from conference.core.db import db
 from conference.core.errors import DomainError, NotFound
 from conference.core.i18n import babel_locale, current_language
-from conference.core.money import STANDARD_VAT_PERCENT, Amounts, format_dkk, vat_of
+from conference.core.money import Amounts, format_dkk
 from conference.core.paging import Paged
 from conference.core.services import record_audit
 from conference.core.spreadsheets import CSV_BOM, CSV_DELIMITER, CSV_LINE_END, neutralise_cell
@@ -55,7 +55,7 @@ from conference.stands.models import (
     StandPackage,
     StandStatus,
 )
-from conference.stands.services import status_label
+from conference.stands.services import booking_total, status_label
 
 REGISTRANTS_PER_PAGE = 50
 #: More words than this in one search are ignored (each word is one more filter).
@@ -1028,16 +1028,8 @@ class StandsOverview:
 
 
 def ordered_amounts(booking: StandBooking) -> Amounts:
-    """What the booking ordered: the package and its add-ons, VAT per rate."""
-    by_rate: dict[int, int] = {}
-    by_rate[booking.package_vat_percent] = booking.package_net_ore
-    for item in booking.addons or []:
-        rate = int(item.get("vat_percent", STANDARD_VAT_PERCENT))
-        net = int(item["quantity"]) * int(item["unit_net_ore"])
-        by_rate[rate] = by_rate.get(rate, 0) + net
-    net_total = sum(by_rate.values())
-    vat_total = sum(vat_of(net, rate) for rate, net in by_rate.items())
-    return Amounts(net_ore=net_total, vat_ore=vat_total)
+    """What the booking ordered: the package and its add-ons, VAT per rate (as invoiced)."""
+    return booking_total(booking)
 
 
 def _documents_by_booking(edition: Edition) -> dict[int, list[Invoice]]:

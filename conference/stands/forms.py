@@ -13,30 +13,16 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, HiddenField, IntegerField, StringField, TextAreaField
 from wtforms.fields import EmailField, TelField
-from wtforms.validators import Email, InputRequired, Length, NumberRange, Optional
+from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
+# The field helpers and messages every public form shares (one wording, one place).
+from conference.registration.forms import TOO_LONG, _email, _required, _strip
 from conference.stands.services import (
     MAX_DESCRIPTION_LENGTH,
     ProfileDetails,
     StaffDetails,
     StandBookingDetails,
 )
-
-REQUIRED = _l("This field is required.")
-BAD_EMAIL = _l("Enter a valid e-mail address.")
-TOO_LONG = _l("This is too long (at most %(max)d characters).")
-
-
-def _required():
-    return InputRequired(message=REQUIRED)
-
-
-def _email():
-    return Email(message=BAD_EMAIL, granular_message=False, check_deliverability=False)
-
-
-def _strip(value):
-    return value.strip() if isinstance(value, str) else value
 
 
 class _ServiceErrors:
