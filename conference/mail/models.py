@@ -26,9 +26,14 @@ class OutboxMessage(db.Model):
     #: What kind of message, e.g. "order_confirmation"; lets staff resend and filter.
     kind: Mapped[str] = mapped_column(String(40), index=True)
     to_address: Mapped[str] = mapped_column(String(254), index=True)
-    subject: Mapped[str] = mapped_column(String(300))
-    body_text: Mapped[str] = mapped_column(Text)
+    #: Empty until a deferred message is rendered (see ``template``).
+    subject: Mapped[str | None] = mapped_column(String(300))
+    body_text: Mapped[str | None] = mapped_column(Text)
     body_html: Mapped[str | None] = mapped_column(Text)
+    #: A deferred message: the template the worker renders it from, when it
+    #: sends it, and the snapshot it is rendered with (see prepare_deferred_mail).
+    template: Mapped[str | None] = mapped_column(String(60))
+    context: Mapped[dict | None] = mapped_column(JSON)
     #: [{"filename", "content_type", "data_b64"}]
     attachments: Mapped[list] = mapped_column(JSON, default=list)
     language: Mapped[str] = mapped_column(String(5), default="da")

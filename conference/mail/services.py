@@ -1,8 +1,11 @@
 """Queueing e-mail in the outbox, and sending what is due.
 
-A message is rendered when the change it reports happens and written in the
-same transaction, so it exists exactly when the change was committed. The
-worker (``flask --app wsgi outbox run``) sends it later; no request sends mail.
+A message is written in the same transaction as the change it reports, so it
+exists exactly when the change was committed. The worker (``flask --app wsgi
+outbox run``) sends it later; no request sends mail. Most messages are
+rendered when they are queued; the e-mails of a registration are deferred:
+queued with their template and a snapshot, and rendered by the worker (see
+``prepare_deferred_mail``).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
+from types import SimpleNamespace
 
 from flask import current_app, render_template
 from flask_babel import force_locale
@@ -166,6 +170,77 @@ def prepare_mail(
     )
 
 
+def prepare_deferred_mail(
+    kind: str,
+    to: str,
+    template: str,
+    language: str,
+    *,
+    context: dict,
+    order_id: int | None = None,
+    attachments: Iterable[Attachment] = (),
+) -> OutboxMessage:
+    """A message the worker renders when it sends it; not added to the session yet.
+
+    For the e-mails of a registration: rendering them in text and HTML was the
+    largest piece of a registration's work in a rush, and the booker does not
+    wait for them. ``context`` is what the template is rendered with, stored
+    as JSON: plain values and snapshots (dicts, read by the template as
+    attributes) of what the message reports, frozen now as a rendered message
+    would be, and ``live_row`` references to rows shown as they are when the
+    message is rendered (the edition's texts, a ticket type's name).
+    """
+    return OutboxMessage(
+        kind=kind,
+        to_address=to,
+        template=template,
+        context=context,
+        attachments=[a.to_json() for a in attachments],
+        language=language,
+        order_id=order_id,
+    )
+
+
+def _live_models() -> dict:
+    from conference.events.models import Edition, TicketType
+
+    return {"$edition": Edition, "$ticket_type": TicketType}
+
+
+def live_row(model: type, ident: int) -> dict:
+    """A deferred message's reference to a row, read when the message is rendered."""
+    for key, candidate in _live_models().items():
+        if candidate is model:
+            return {key: ident}
+    raise TypeError(f"{model.__name__} cannot be referred to from a deferred message")
+
+
+def _resolved(value):
+    if isinstance(value, dict):
+        if len(value) == 1:
+            ((key, ident),) = value.items()
+            model = _live_models().get(key)
+            if model is not None:
+                row = db.session.get(model, ident)
+                if row is None:
+                    raise LookupError(f"{model.__name__} {ident} no longer exists")
+                return row
+        return SimpleNamespace(**{name: _resolved(item) for name, item in value.items()})
+    if isinstance(value, list):
+        return [_resolved(item) for item in value]
+    return value
+
+
+def render_message(message: OutboxMessage) -> OutboxMessage:
+    """Render a deferred message into its subject and bodies, once; others stay as they are."""
+    if message.body_text is None and message.template:
+        context = {name: _resolved(value) for name, value in (message.context or {}).items()}
+        message.subject, message.body_text, message.body_html = render_mail(
+            message.template, message.language, **context
+        )
+    return message
+
+
 _OUTBOX_COLUMNS = frozenset(OutboxMessage.__table__.columns.keys())
 
 
@@ -215,7 +290,12 @@ class SendResult:
 
 
 def build_email(message: OutboxMessage) -> EmailMessage:
-    """The MIME message for an outbox row: text, HTML alternative, attachments."""
+    """The MIME message for an outbox row: text, HTML alternative, attachments.
+
+    A deferred message is rendered first; its subject and bodies are kept on
+    the row, so the record says what was sent.
+    """
+    render_message(message)
     config = current_app.config
     sender_domain = parseaddr(config["MAIL_FROM"])[1].rpartition("@")[2] or "localhost"
     email = EmailMessage()
@@ -449,22 +529,21 @@ def retry_failed_messages(message_ids: Iterable[int] = ()) -> int:
 
 
 def recent_messages(limit: int = 200) -> list[OutboxMessage]:
-    """The newest outbox messages first (for the development mail viewer)."""
-    return list(
-        db.session.scalars(
-            select(OutboxMessage)
-            .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
-            .limit(limit)
-        )
+    """The newest outbox messages first, rendered (for the development mail viewer)."""
+    messages = db.session.scalars(
+        select(OutboxMessage)
+        .order_by(OutboxMessage.created_at.desc(), OutboxMessage.id.desc())
+        .limit(limit)
     )
+    return [render_message(message) for message in messages]
 
 
 def get_message(message_id: int) -> OutboxMessage:
-    """One outbox message, or NotFound."""
+    """One outbox message, rendered, or NotFound."""
     message = db.session.get(OutboxMessage, message_id)
     if message is None:
         raise NotFound(_("This message does not exist."))
-    return message
+    return render_message(message)
 
 
 def _close_quietly(smtp: smtplib.SMTP | None) -> None:

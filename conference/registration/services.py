@@ -57,8 +57,9 @@ from conference.mail.models import OutboxMessage
 from conference.mail.services import (
     add_mails,
     invoice_attachment,
+    live_row,
     order_invoice_attachment,
-    prepare_mail,
+    prepare_deferred_mail,
     queue_mail,
 )
 from conference.registration.models import (
@@ -564,40 +565,75 @@ def _send_order_mails(draft: _DraftOrder, invoice: Invoice | None) -> None:
 def _order_mails(
     placed: PlacedOrder, attendee_tokens: list[str], ticket_type: TicketType
 ) -> list[OutboxMessage]:
-    """The confirmation to the booker and a ticket to each attendee, rendered now."""
+    """The confirmation to the booker and a ticket to each attendee, rendered by the worker.
+
+    What they say about the order and its people is frozen now; the edition's
+    texts and the ticket types' names are read when they are rendered.
+    """
     order = placed.order
-    edition = order.edition
     language = order.language
+    snapshot = _order_snapshot(order)
+    shared = {
+        "order": snapshot,
+        "edition": live_row(Edition, order.edition_id),
+        "ticket_type": live_row(TicketType, ticket_type.id),
+    }
     mails = [
-        prepare_mail(
+        prepare_deferred_mail(
             "order_confirmation",
             order.booker_email,
             "order_confirmation",
             language,
-            order=order,
-            edition=edition,
-            ticket_type=ticket_type,
-            manage_url=public_url("registration.manage", token=placed.booker_token),
+            context={
+                **shared,
+                "manage_url": public_url("registration.manage", token=placed.booker_token),
+            },
         )
     ]
-    calendar = calendar_attachment(edition, language)
-    for attendee, token in zip(order.attendees, attendee_tokens, strict=True):
-        ticket = prepare_mail(
-            "ticket",
-            attendee.email,
-            "ticket",
-            language,
-            attachments=[calendar],
-            order=order,
-            edition=edition,
-            attendee=attendee,
-            ticket_type=ticket_type,
-            manage_url=public_url("registration.manage", token=token),
+    calendar = calendar_attachment(order.edition, language)
+    for attendee, seen, token in zip(
+        order.attendees, snapshot["attendees"], attendee_tokens, strict=True
+    ):
+        mails.append(
+            prepare_deferred_mail(
+                "ticket",
+                attendee.email,
+                "ticket",
+                language,
+                # The ticket PDF with its QR code is rendered by the worker too.
+                attachments=[calendar],
+                context={
+                    **shared,
+                    "attendee": seen,
+                    "manage_url": public_url("registration.manage", token=token),
+                },
+            )
         )
-        # The ticket PDF with its QR code: rendered by the outbox worker, not here.
-        ticket.attachments = [*ticket.attachments, ticket_pdf_attachment(attendee, language)]
-        mails.append(ticket)
+        mails[-1].attachments.append(ticket_pdf_attachment(attendee, language))
     return mails
+
+
+def _order_snapshot(order: Order) -> dict:
+    """What an order's e-mails say about the order and its people (see _order_mails)."""
+    return {
+        "reference": order.reference,
+        "booker_name": order.booker_name,
+        "booker_email": order.booker_email,
+        "organisation": order.organisation,
+        "invoice_organisation": order.invoice_organisation,
+        "ean": order.ean,
+        "payment_method": order.payment_method,
+        "total_net_ore": order.total_net_ore,
+        "total_gross_ore": order.total_gross_ore,
+        "attendees": [
+            {
+                "name": attendee.name,
+                "email": attendee.email,
+                "ticket_type": live_row(TicketType, attendee.ticket_type.id),
+            }
+            for attendee in order.attendees
+        ],
+    }
 
 
 # --- manage links ---------------------------------------------------------------

@@ -25,17 +25,16 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
 from conference.backoffice.services import set_capacity
 from conference.checkin.services import ticket_payload
 from conference.core.db import db, utcnow
-from conference.mail.models import OutboxMessage
 from conference.payments.models import CheckoutSession, CheckoutStatus
 from conference.registration.models import OrderStatus
 from conference.registration.services import place_order
 from tests.auth.helpers import PASSWORD, make_staff
 from tests.conftest import booking_details
+from tests.mail.helpers import mail_texts
 
 AXE = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
 LANGUAGES = ["da", "en"]
@@ -107,11 +106,8 @@ def _quiet() -> None:
 
 def _mail_link(kind: str, pattern: str) -> str:
     _quiet()
-    body = db.session.scalar(
-        select(OutboxMessage.body_text)
-        .where(OutboxMessage.kind == kind)
-        .order_by(OutboxMessage.id.desc())
-    )
+    texts = mail_texts(kind)
+    body = texts[-1] if texts else None
     _quiet()
     assert body, f"no {kind} e-mail"
     return re.search(pattern, body).group(0)

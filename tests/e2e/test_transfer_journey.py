@@ -10,23 +10,18 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import select
-
 from conference.checkin.services import ticket_payload
 from conference.core.db import db
-from conference.mail.models import OutboxMessage
 from conference.registration.models import Attendee
 from conference.registration.services import place_order
 from tests.auth.helpers import PASSWORD, make_staff
 from tests.conftest import booking_details
+from tests.mail.helpers import mail_texts
 
 
 def _link_in_mail(kind: str, to: str) -> str:
-    body = db.session.scalar(
-        select(OutboxMessage.body_text)
-        .where(OutboxMessage.kind == kind, OutboxMessage.to_address == to)
-        .order_by(OutboxMessage.id.desc())
-    )
+    texts = mail_texts(kind, to)
+    body = texts[-1] if texts else None
     db.session.rollback()  # SQLite: never hold the write lock while the server works
     assert body, f"no {kind} mail to {to}"
     return re.search(r"http://\S+/m/[A-Za-z0-9_-]+", body).group(0)

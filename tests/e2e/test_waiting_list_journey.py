@@ -8,26 +8,22 @@ import re
 from sqlalchemy import select
 
 from conference.core.db import db
-from conference.mail.models import OutboxMessage
 from conference.registration.models import Order, WaitingListEntry
 from conference.registration.services import place_order
 from tests.auth.helpers import PASSWORD, make_staff
 from tests.conftest import booking_details
+from tests.mail.helpers import outbox
 
 
 def _latest_mail(kind: str) -> tuple[str, str]:
     """(recipient, text) of the newest e-mail of a kind; leaves no transaction open,
     which on SQLite would block the server's writes."""
     db.session.rollback()
-    row = db.session.execute(
-        select(OutboxMessage.to_address, OutboxMessage.body_text)
-        .where(OutboxMessage.kind == kind)
-        .order_by(OutboxMessage.id.desc())
-        .limit(1)
-    ).first()
+    messages = outbox(kind)
+    latest = (messages[-1].to_address, messages[-1].body_text) if messages else None
     db.session.rollback()
-    assert row is not None, f"no {kind} e-mail in the outbox"
-    return row.to_address, row.body_text
+    assert latest is not None, f"no {kind} e-mail in the outbox"
+    return latest
 
 
 def test_organiser_raises_capacity_and_waiting_group_accepts_offer(

@@ -28,6 +28,7 @@ from conference.payments.models import CheckoutSession, Refund
 from conference.payments.services import expire_stale_checkouts, send_pending_refunds
 from conference.registration.models import Order
 from tests.auth.helpers import log_in, make_staff
+from tests.mail.helpers import outbox
 from tests.payments.conftest import (
     SECRET_KEY,
     WEBHOOK_SECRET,
@@ -38,7 +39,6 @@ from tests.payments.conftest import (
 )
 from tests.payments.helpers import (
     order_by_reference,
-    outbox,
     register_by_card,
     start_card_booking,
     taken,

@@ -6,7 +6,6 @@ from sqlalchemy import func, select
 
 from conference.core.db import db
 from conference.events.models import Quota
-from conference.mail.models import OutboxMessage
 from conference.payments.models import StripeEvent
 from conference.registration.models import Order
 from tests.conftest import booking_form
@@ -35,13 +34,6 @@ def order_by_reference(reference: str) -> Order:
 def taken(edition) -> int:
     db.session.expire_all()
     return db.session.scalar(select(func.sum(Quota.taken)).where(Quota.edition_id == edition.id))
-
-
-def outbox(kind: str | None = None) -> list[OutboxMessage]:
-    statement = select(OutboxMessage).order_by(OutboxMessage.id)
-    if kind:
-        statement = statement.where(OutboxMessage.kind == kind)
-    return list(db.session.scalars(statement))
 
 
 def events_recorded() -> int:

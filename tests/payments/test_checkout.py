@@ -11,8 +11,9 @@ from conference.core.db import db, utcnow
 from conference.payments.models import CheckoutSession
 from conference.registration.models import Order
 from tests.conftest import booking_form
+from tests.mail.helpers import outbox
 from tests.payments.conftest import SECRET_KEY
-from tests.payments.helpers import outbox, register_by_card, start_card_booking, taken
+from tests.payments.helpers import register_by_card, start_card_booking, taken
 
 
 def test_without_stripe_keys_the_form_offers_no_card_and_invoice_orders_work(client, edition):

@@ -11,8 +11,9 @@ from conference.invoicing.models import Invoice
 from conference.payments.models import StripeEvent
 from tests.concurrency.conftest import run_together
 from tests.conftest import postgres_only
+from tests.mail.helpers import outbox
 from tests.payments.conftest import deliver, make_event
-from tests.payments.helpers import order_by_reference, outbox, start_card_booking, taken
+from tests.payments.helpers import order_by_reference, start_card_booking, taken
 
 pytestmark = postgres_only
 

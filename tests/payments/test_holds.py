@@ -8,11 +8,11 @@ from urllib.parse import urlparse
 from conference.core.db import db, utcnow
 from conference.invoicing.services import document_status, invoice_for_order
 from conference.payments.services import expire_stale_checkouts
+from tests.mail.helpers import outbox
 from tests.payments.conftest import checkout_row, deliver, make_event
 from tests.payments.helpers import (
     fill_the_rest,
     order_by_reference,
-    outbox,
     start_card_booking,
     taken,
 )

@@ -19,6 +19,7 @@ from conference.payments.services import (
     send_pending_refunds,
 )
 from conference.registration.services import cancel_attendee, cancel_order
+from tests.mail.helpers import outbox
 from tests.payments.conftest import (
     WEBHOOK_SECRET,
     checkout_row,
@@ -30,7 +31,6 @@ from tests.payments.helpers import (
     events_recorded,
     fill_the_rest,
     order_by_reference,
-    outbox,
     start_card_booking,
     taken,
 )

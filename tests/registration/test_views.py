@@ -16,6 +16,7 @@ from conference.invoicing.services import invoice_for_order
 from conference.mail.models import OutboxMessage
 from conference.registration.models import Attendee, Order, WaitingListEntry
 from tests.conftest import booking_form, csrf_token_from
+from tests.mail.helpers import mail_texts
 
 
 def _count(model) -> int:
@@ -44,10 +45,9 @@ def _field_error(html: str, field_id: str) -> str:
 
 
 def _manage_links(kind: str) -> list[str]:
-    bodies = db.session.scalars(
-        select(OutboxMessage.body_text).where(OutboxMessage.kind == kind).order_by(OutboxMessage.id)
-    ).all()
-    return [re.search(r"http://localhost(/[mw]/[\w-]+)", body).group(1) for body in bodies]
+    return [
+        re.search(r"http://localhost(/[mw]/[\w-]+)", body).group(1) for body in mail_texts(kind)
+    ]
 
 
 def _register(client, edition, count: int = 1, **overrides):
