@@ -595,7 +595,7 @@ def set_hall_background(hall: StandHall, data: bytes, *, actor: str) -> None:
 
 def remove_hall_background(hall: StandHall, *, actor: str) -> None:
     """Take the picture away from under the plan."""
-    if hall.background is None:
+    if hall.background_type is None:
         return
     hall.background = None
     hall.background_type = None

@@ -78,7 +78,8 @@ class StandHall(db.Model):
     width_cm: Mapped[int] = mapped_column(Integer, default=4000)
     depth_cm: Mapped[int] = mapped_column(Integer, default=2500)
     #: An optional picture under the drawn stands (PNG or JPEG, checked on upload).
-    background: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: Loaded only when served; ``background_type`` says whether there is one.
+    background: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     background_type: Mapped[str | None] = mapped_column(String(40))
     booking_mode: Mapped[str] = mapped_column(String(20), default=BookingMode.BINDING)
     #: The exhibitor terms the booker accepts, in Danish and (optionally) English.
@@ -228,7 +229,8 @@ class StandBooking(db.Model):
     extra_passes: Mapped[int] = mapped_column(Integer, default=0)
 
     description: Mapped[str] = mapped_column(Text, default="")
-    logo: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: Loaded only when served; ``logo_type`` says whether there is one.
+    logo: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     logo_type: Mapped[str | None] = mapped_column(String(40))
     website: Mapped[str] = mapped_column(String(300), default="")
 

@@ -263,7 +263,7 @@ def floor_plan(edition: Edition, language: str) -> FloorPlan | None:
         name=hall.name,
         width_cm=hall.width_cm,
         depth_cm=hall.depth_cm,
-        has_background=hall.background is not None,
+        has_background=hall.background_type is not None,
         stands=stands,
     )
 

@@ -303,3 +303,22 @@ def test_the_stand_invoice_passes_the_peppol_validator(edition, hall):
     credit = services.cancel_booking(booked.booking, actor="staff:1").credit_notes[0]
     db.session.commit()
     assert_valid_peppol(invoice_ubl(credit), f"{credit.number}.xml")
+
+
+def test_the_exhibitor_list_never_reads_the_logos_it_links_to(app, client, edition, booked):
+    from sqlalchemy import event
+
+    assert _upload(client, booked, png_bytes(), "logo.png").status_code == 303
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, params, context, executemany):
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        html = client.get(f"/e/{edition.slug}/exhibitors").get_data(as_text=True)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    assert f"/exhibitors/{booked.booking.id}/logo" in html
+    # A page of logos would otherwise carry every picture's bytes from the database.
+    assert not any("stand_booking.logo," in s or "stand_booking.logo " in s for s in statements)
