@@ -322,3 +322,15 @@ def test_the_exhibitor_list_never_reads_the_logos_it_links_to(app, client, editi
     assert f"/exhibitors/{booked.booking.id}/logo" in html
     # A page of logos would otherwise carry every picture's bytes from the database.
     assert not any("stand_booking.logo," in s or "stand_booking.logo " in s for s in statements)
+
+
+def test_a_cancelled_booking_says_so_beside_its_price_and_lists_the_credit_note(
+    client, edition, booked
+):
+    credit = services.cancel_booking(booked.booking, actor="staff:1").credit_notes[0]
+    db.session.commit()
+    html = client.get(f"/s/{booked.token}?lang=da").get_data(as_text=True)
+    assert "Arrangøren har annulleret denne booking" in html
+    assert f"Kreditnota {credit.number}" in html
+    english = client.get(f"/s/{booked.token}?lang=en").get_data(as_text=True)
+    assert "The organiser has cancelled this booking." in english
