@@ -234,10 +234,13 @@ def _resolved(value):
 def render_message(message: OutboxMessage) -> OutboxMessage:
     """Render a deferred message into its subject and bodies, once; others stay as they are."""
     if message.body_text is None and message.template:
-        context = {name: _resolved(value) for name, value in (message.context or {}).items()}
-        message.subject, message.body_text, message.body_html = render_mail(
-            message.template, message.language, **context
-        )
+        # Rendering reads rows; it must not write (and lock) the caller's pending
+        # changes, such as the messages rendered before this one.
+        with db.session.no_autoflush:
+            context = {name: _resolved(value) for name, value in (message.context or {}).items()}
+            message.subject, message.body_text, message.body_html = render_mail(
+                message.template, message.language, **context
+            )
     return message
 
 
