@@ -736,6 +736,11 @@ def move_booking(
         reason=reason,
     )
     _queue_booking_mail("stand_moved", booking, old_stand=old_stand, reason=reason.strip())
+    if confirmed:
+        # Their passes print the stand: each named person gets the pass again,
+        # with the new stand (the QR code stays valid).
+        for exhibitor_pass in booking.active_passes:
+            _queue_pass_mail(exhibitor_pass, booking, moved_from=old_stand.code)
     return booking
 
 

@@ -18,6 +18,7 @@ from conference.mail.services import attachment_data
 from conference.stands import services
 from conference.stands.models import (
     AddonKind,
+    ExhibitorPass,
     ExhibitorPassStatus,
     StandBooking,
     StandBookingStatus,
@@ -29,6 +30,7 @@ from conference.stands.services import (
     StaffDetails,
     StandTaken,
 )
+from tests.checkin.test_pdfs import pdf_text
 from tests.mail.helpers import outbox
 from tests.stands.conftest import addon_id, company_details, stand
 
@@ -233,6 +235,24 @@ def test_moving_a_booking_takes_the_new_stand_and_frees_the_old(edition, hall):
     assert "A1" in mail.body_text and "A3" in mail.body_text
     # The manage link still works.
     assert services.find_booking_by_token(booked.token).stand.code == "A3"
+
+
+def test_the_staff_of_a_moved_stand_get_their_pass_again_with_the_new_stand(edition, hall):
+    booked = services.book_stand(edition, stand(edition, "A1"), company_details())
+    db.session.commit()
+    named = services.name_staff(
+        booked.booking, StaffDetails(name="Jonas Berg", email="jonas@kommunedata.dk")
+    )
+    db.session.commit()
+    code = named.ticket_code
+    services.move_booking(booked.booking, stand(edition, "A3"), actor="staff:1")
+    db.session.commit()
+    first, again = outbox("stand_pass", to="jonas@kommunedata.dk")
+    assert "flyttet fra A1 til A3" in again.body_text
+    assert "flyttet fra A1 til A3" in again.body_html
+    pdf = next(a for a in again.attachments if a["content_type"] == "application/pdf")
+    assert "A3" in pdf_text(attachment_data(pdf))
+    assert db.session.get(ExhibitorPass, named.id).ticket_code == code
 
 
 def test_moving_to_a_taken_stand_changes_nothing(edition, hall):
