@@ -311,7 +311,9 @@ class MoveForm(FlaskForm):
         _l("Move to stand"), coerce=int, validators=[InputRequired(_l("Choose a free stand."))]
     )
     confirm = BooleanField(
-        _l("Yes, move the exhibitor. The company is told by e-mail."),
+        _l(
+            "Yes, move the exhibitor. The company is told by e-mail, and the stand staff get their passes again."
+        ),
         validators=[DataRequired(_l("Tick the box to confirm."))],
     )
 
