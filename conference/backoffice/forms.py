@@ -312,7 +312,8 @@ class MoveForm(FlaskForm):
     )
     confirm = BooleanField(
         _l(
-            "Yes, move the exhibitor. The company is told by e-mail, and the stand staff get their passes again."
+            "Yes, move the exhibitor. The company is told by e-mail, "
+            "and the stand staff get their passes again."
         ),
         validators=[DataRequired(_l("Tick the box to confirm."))],
     )
