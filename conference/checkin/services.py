@@ -391,29 +391,14 @@ def get_door_pass(edition: Edition, pass_id) -> ExhibitorPass | None:
 
 
 def undo_pass_check_in(exhibitor_pass: ExhibitorPass, *, actor: str) -> datetime:
-    """An organiser takes back a mistaken check-in of an exhibitor pass, as for a place:
-    one conditional write, audited with the old time; returns when it had been made."""
-    db.session.refresh(exhibitor_pass)
-    was_at, was_by = exhibitor_pass.checked_in_at, exhibitor_pass.checked_in_by
-    result = db.session.execute(
-        update(ExhibitorPass)
-        .where(ExhibitorPass.id == exhibitor_pass.id, ExhibitorPass.checked_in_at.is_not(None))
-        .values(checked_in_at=None, checked_in_by=None)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.refresh(exhibitor_pass)
-    if result.rowcount != 1 or was_at is None:
-        raise NotCheckedIn(_("This pass is not checked in."))
-    record_audit(
-        actor,
-        "exhibitor_pass.check_in_undone",
-        "exhibitor_pass",
-        exhibitor_pass.id,
+    """An organiser takes back a mistaken check-in of an exhibitor pass, as for a place
+    (see ``undo_check_in``); returns when it had been made."""
+    return _take_back_check_in(
+        exhibitor_pass,
+        actor=actor,
+        refusal=_("This pass is not checked in."),
         booking=exhibitor_pass.booking.reference,
-        checked_in_at=was_at.isoformat(),
-        checked_in_by=was_by,
     )
-    return was_at
 
 
 def _expected_passes(edition_id: int):
@@ -477,23 +462,35 @@ def undo_check_in(attendee: Attendee, *, actor: str) -> datetime:
     One conditional write (``checked_in_at IS NOT NULL`` → NULL), so of two undos
     at once one is told that there is nothing to undo; audited with the old time.
     """
-    db.session.refresh(attendee)
-    was_at, was_by = attendee.checked_in_at, attendee.checked_in_by
+    return _take_back_check_in(
+        attendee,
+        actor=actor,
+        refusal=_("This place is not checked in."),
+        order=attendee.order.reference,
+    )
+
+
+def _take_back_check_in(
+    holder: Attendee | ExhibitorPass, *, actor: str, refusal: str, **audit
+) -> datetime:
+    model = type(holder)
+    db.session.refresh(holder)
+    was_at, was_by = holder.checked_in_at, holder.checked_in_by
     result = db.session.execute(
-        update(Attendee)
-        .where(Attendee.id == attendee.id, Attendee.checked_in_at.is_not(None))
+        update(model)
+        .where(model.id == holder.id, model.checked_in_at.is_not(None))
         .values(checked_in_at=None, checked_in_by=None)
         .execution_options(synchronize_session=False)
     )
-    db.session.refresh(attendee)
+    db.session.refresh(holder)
     if result.rowcount != 1 or was_at is None:
-        raise NotCheckedIn(_("This place is not checked in."))
+        raise NotCheckedIn(refusal)
     record_audit(
         actor,
-        "attendee.check_in_undone",
-        "attendee",
-        attendee.id,
-        order=attendee.order.reference,
+        f"{model.__tablename__}.check_in_undone",
+        model.__tablename__,
+        holder.id,
+        **audit,
         checked_in_at=was_at.isoformat(),
         checked_in_by=was_by,
     )
