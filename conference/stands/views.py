@@ -328,6 +328,16 @@ class _ManagePage:
         )
         return _private(response)
 
+    def refused(self, form, error: DomainError) -> Response:
+        """The page again after a service refused a post: the form's field errors (422)
+        or the refusal's message (409). Nothing of the post is kept."""
+        db.session.rollback()
+        if isinstance(error, InvalidStandBooking):
+            form.add_errors(error.errors)
+            return self.render(422)
+        self.message = error.message
+        return self.render(409)
+
 
 def _done(token: str, message: str):
     db.session.commit()
@@ -350,14 +360,8 @@ def add_staff(token: str):
         return page.render(422)
     try:
         exhibitor_pass = services.name_staff(page.booking, form.to_details())
-    except InvalidStandBooking as error:
-        db.session.rollback()
-        form.add_errors(error.errors)
-        return page.render(422)
     except DomainError as error:
-        db.session.rollback()
-        page.message = error.message
-        return page.render(409)
+        return page.refused(form, error)
     return _done(
         token,
         _(
@@ -390,14 +394,8 @@ def change_staff(token: str, pass_id: int):
             if version and version.isascii() and version.isdigit()
             else None,
         )
-    except InvalidStandBooking as error:
-        db.session.rollback()
-        form.add_errors(error.errors)
-        return page.render(422)
     except DomainError as error:
-        db.session.rollback()
-        page.message = error.message
-        return page.render(409)
+        return page.refused(form, error)
     return _done(
         token,
         _(
@@ -418,14 +416,8 @@ def buy_extra_passes(token: str):
         return page.render(422)
     try:
         invoice = services.buy_extra_passes(page.booking, form.quantity.data)
-    except InvalidStandBooking as error:
-        db.session.rollback()
-        form.add_errors(error.errors)
-        return page.render(422)
     except DomainError as error:
-        db.session.rollback()
-        page.message = error.message
-        return page.render(409)
+        return page.refused(form, error)
     return _done(
         token,
         _(
@@ -450,14 +442,8 @@ def update_profile(token: str):
     logo = upload.read(services.MAX_LOGO_BYTES + 1) if upload and upload.filename else None
     try:
         services.update_profile(page.booking, form.to_details(logo))
-    except InvalidStandBooking as error:
-        db.session.rollback()
-        form.add_errors(error.errors)
-        return page.render(422)
     except DomainError as error:
-        db.session.rollback()
-        page.message = error.message
-        return page.render(409)
+        return page.refused(form, error)
     return _done(token, _("The company profile is saved."))
 
 
