@@ -34,6 +34,35 @@ def _strip(value):
     return value.strip() if isinstance(value, str) else value
 
 
+class ServiceErrors:
+    """For a form a service checks: the service's field errors on the fields, and the
+    summary list of every error the page shows above the form."""
+
+    def add_errors(self, errors: dict[str, str]) -> None:
+        """Put a service's field errors on the fields; one it cannot place goes on the form."""
+        for name, message in errors.items():
+            field = self._field_named(name)
+            if field is None:
+                self.form_errors.append(message)
+            elif not field.errors:
+                # A field the form already refused keeps that message: one at a time.
+                field.errors = [message]
+
+    def _field_named(self, name: str):
+        return self._fields.get(name)
+
+    def error_list(self) -> list[tuple[str, str, str]]:
+        """(id to link to, label, message) of every error, in the order the fields appear."""
+        return [found for field in self for found in self._errors_of(field)]
+
+    def _errors_of(self, field) -> list[tuple[str, str, str]]:
+        if not (field.errors and isinstance(field.errors, list | tuple)):
+            return []
+        # A radio group is reached through its first button.
+        target = f"{field.id}-0" if field.type == "RadioField" else field.id
+        return [(target, str(field.label.text), field.errors[0])]
+
+
 class AttendeeForm(Form):
     """One colleague's place (a plain Form: the CSRF token belongs to the outer form)."""
 
@@ -71,7 +100,7 @@ def organisation_type_choices() -> list[SelectChoice]:
     ]
 
 
-class RegistrationForm(FlaskForm):
+class RegistrationForm(ServiceErrors, FlaskForm):
     """The booking form. Business rules (CVR, EAN, duplicates) live in the service."""
 
     # validate_choice=False: a hidden ticket type's id may come back with its access
@@ -191,16 +220,6 @@ class RegistrationForm(FlaskForm):
             ],
         )
 
-    def add_errors(self, errors: dict[str, str]) -> None:
-        """Put a service's field errors (``attendees-0-email`` ...) on the fields."""
-        for name, message in errors.items():
-            field = self._field_named(name)
-            if field is None:
-                self.form_errors.append(message)
-            elif not field.errors:
-                # A field the form already refused keeps that message: one at a time.
-                field.errors = [message]
-
     def _field_named(self, name: str):
         if name.startswith("attendees-"):
             parts = name.split("-")
@@ -213,17 +232,13 @@ class RegistrationForm(FlaskForm):
             return None
         return self._fields.get(name)
 
-    def error_list(self) -> list[tuple[str, str, str]]:
-        """(id to link to, label, message) of every error, in the order the fields appear."""
+    def _errors_of(self, field) -> list[tuple[str, str, str]]:
+        if field.name != "attendees":
+            return super()._errors_of(field)
         found: list[tuple[str, str, str]] = []
-        for field in self:
-            if field.name == "attendees":
-                for number, entry in enumerate(field.entries, start=1):
-                    for sub in entry.form:
-                        if sub.errors:
-                            label = _l("Participant %(number)d", number=number)
-                            found.append((sub.id, f"{label}: {sub.label.text}", sub.errors[0]))
-            elif field.errors and isinstance(field.errors, list | tuple):
-                target = f"{field.id}-0" if field.type == "RadioField" else field.id
-                found.append((target, str(field.label.text), field.errors[0]))
+        for number, entry in enumerate(field.entries, start=1):
+            for sub in entry.form:
+                if sub.errors:
+                    label = _l("Participant %(number)d", number=number)
+                    found.append((sub.id, f"{label}: {sub.label.text}", sub.errors[0]))
         return found

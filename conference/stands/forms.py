@@ -16,7 +16,7 @@ from wtforms.fields import EmailField, TelField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 # The field helpers and messages every public form shares (one wording, one place).
-from conference.registration.forms import TOO_LONG, _email, _required, _strip
+from conference.registration.forms import TOO_LONG, ServiceErrors, _email, _required, _strip
 from conference.stands.services import (
     MAX_DESCRIPTION_LENGTH,
     ProfileDetails,
@@ -25,28 +25,7 @@ from conference.stands.services import (
 )
 
 
-class _ServiceErrors:
-    """Shared by the forms: a service's field errors on the fields, and a summary list."""
-
-    def add_errors(self, errors: dict[str, str]) -> None:
-        for name, message in errors.items():
-            field = self._fields.get(name)
-            if field is None:
-                self.form_errors.append(message)
-            elif not field.errors:
-                # A field the form already refused keeps that message: one at a time.
-                field.errors = [message]
-
-    def error_list(self) -> list[tuple[str, str, str]]:
-        """(id to link to, label, message) of every error, in the order the fields appear."""
-        return [
-            (field.id, str(field.label.text), field.errors[0])
-            for field in self
-            if field.errors and isinstance(field.errors, list | tuple)
-        ]
-
-
-class StandBookingForm(_ServiceErrors, FlaskForm):
+class StandBookingForm(ServiceErrors, FlaskForm):
     """The booking form. Business rules (CVR, EAN, add-ons, terms) live in the service."""
 
     company = StringField(
@@ -118,7 +97,7 @@ class StandBookingForm(_ServiceErrors, FlaskForm):
         )
 
 
-class StaffForm(_ServiceErrors, FlaskForm):
+class StaffForm(ServiceErrors, FlaskForm):
     """One member of the stand staff (naming a new one, or changing a pass's holder)."""
 
     name = StringField(
@@ -141,7 +120,7 @@ class StaffForm(_ServiceErrors, FlaskForm):
         )
 
 
-class ExtraPassForm(_ServiceErrors, FlaskForm):
+class ExtraPassForm(ServiceErrors, FlaskForm):
     quantity = IntegerField(
         _l("Number of extra passes"),
         default=1,
@@ -152,7 +131,7 @@ class ExtraPassForm(_ServiceErrors, FlaskForm):
     )
 
 
-class ProfileForm(_ServiceErrors, FlaskForm):
+class ProfileForm(ServiceErrors, FlaskForm):
     """The company's public profile: description, website and logo."""
 
     description = TextAreaField(
