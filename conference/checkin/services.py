@@ -258,25 +258,37 @@ def check_in_code(
     refusal = _refusal(attendee, code)
     if refusal is not None:
         return refusal
-    result = db.session.execute(
-        update(Attendee)
-        .where(
-            Attendee.id == attendee.id,
-            Attendee.ticket_code == code,
-            Attendee.status == AttendeeStatus.CONFIRMED,
-            Attendee.checked_in_at.is_(None),
-        )
-        .values(checked_in_at=now, checked_in_by=actor)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.refresh(attendee)
-    if result.rowcount != 1:
+    if not _mark_checked_in(attendee, code, active=AttendeeStatus.CONFIRMED, actor=actor, now=now):
         # Someone was faster: another scan of the same ticket, or a transfer.
         return _refusal(attendee, code) or CheckInAnswer(ScanResult.UNKNOWN)
     record_audit(actor, "attendee.checked_in", "attendee", attendee.id, order=order.reference)
     # A transfer request still waiting for approval can no longer be carried out.
     close_requests([attendee.id], because="place_checked_in")
     return CheckInAnswer(ScanResult.ADMITTED, attendee, now)
+
+
+def _mark_checked_in(
+    holder: Attendee | ExhibitorPass, code: str, *, active: str, actor: str, now: datetime
+) -> bool:
+    """The one conditional write that checks a place or a pass in; True when this scan did.
+
+    It holds only while the holder still has this code, is still active and is not
+    checked in yet, so of two scans at once (or a scan and a transfer) one wins.
+    """
+    model = type(holder)
+    result = db.session.execute(
+        update(model)
+        .where(
+            model.id == holder.id,
+            model.ticket_code == code,
+            model.status == active,
+            model.checked_in_at.is_(None),
+        )
+        .values(checked_in_at=now, checked_in_by=actor)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(holder)
+    return result.rowcount == 1
 
 
 # --- exhibitor passes at the door -------------------------------------------------
@@ -354,19 +366,9 @@ def _check_in_pass(
     refusal = _pass_refusal(exhibitor_pass, code)
     if refusal is not None:
         return refusal
-    result = db.session.execute(
-        update(ExhibitorPass)
-        .where(
-            ExhibitorPass.id == exhibitor_pass.id,
-            ExhibitorPass.ticket_code == code,
-            ExhibitorPass.status == ExhibitorPassStatus.ACTIVE,
-            ExhibitorPass.checked_in_at.is_(None),
-        )
-        .values(checked_in_at=now, checked_in_by=actor)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.refresh(exhibitor_pass)
-    if result.rowcount != 1:
+    if not _mark_checked_in(
+        exhibitor_pass, code, active=ExhibitorPassStatus.ACTIVE, actor=actor, now=now
+    ):
         # Another scan of the same pass was faster, or the name changed meanwhile.
         return _pass_refusal(exhibitor_pass, code) or CheckInAnswer(ScanResult.UNKNOWN)
     record_audit(
