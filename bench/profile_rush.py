@@ -71,12 +71,12 @@ def main(argv: list[str] | None = None) -> int:
         # The production session cookie is Secure: the client must speak https.
         base_url = "https://127.0.0.1"
 
-        def timed(step: str, measure: bool, call, *args, **kwargs):
+        def timed(step: str, measure: bool, call, *call_args, **call_kwargs):
             profile = measure and args.profile == step
             began = time.thread_time()
             if profile:
                 profiler.enable()
-            response = call(*args, **kwargs)
+            response = call(*call_args, **call_kwargs)
             if profile:
                 profiler.disable()
             if measure:
