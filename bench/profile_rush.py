@@ -83,8 +83,20 @@ def main(argv: list[str] | None = None) -> int:
                 timings[step].append((time.thread_time() - began) * 1000)
             return response
 
+        postgres_cpu: dict[str, float] = {}
+
+        def mark_postgres(label: str) -> None:
+            postgres_cpu[label] = sum(
+                rush.process_cpu_seconds(pid) for pid in meter._postgres_pids()
+            )
+
+        meter = rush.CpuMeter(None, database_url)
         for number in range(args.warm_up + 2 * args.visitors):
             measure = number >= args.warm_up
+            if number == args.warm_up:
+                mark_postgres("confirmed")
+            elif number == args.warm_up + args.visitors:
+                mark_postgres("full")
             # The last --visitors find every place taken: the rush's second phase.
             full = number >= args.warm_up + args.visitors
             prefix = "full_" if full else ""
@@ -128,8 +140,16 @@ def main(argv: list[str] | None = None) -> int:
             if response.status_code != 200:
                 raise SystemExit(f"the page after the POST answered {response.status_code}")
 
+        mark_postgres("end")
         report = {
             "visitors": args.visitors,
+            # PostgreSQL's own CPU for one visitor (its backends, summed).
+            "confirmed_postgres_cpu_ms": round(
+                (postgres_cpu["full"] - postgres_cpu["confirmed"]) * 1000 / args.visitors, 2
+            ),
+            "full_postgres_cpu_ms": round(
+                (postgres_cpu["end"] - postgres_cpu["full"]) * 1000 / args.visitors, 2
+            ),
             **{
                 f"{step}_cpu_ms": round(statistics.median(values), 2)
                 for step, values in timings.items()

@@ -9,7 +9,7 @@ from flask_login import LoginManager
 from flask_migrate import Migrate
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from conference.core.db import db, normalise_database_url
+from conference.core.db import db, end_read_only_transactions_with_commit, normalise_database_url
 from conference.core.i18n import init_i18n
 from conference.core.security import init_security
 from config import config_for
@@ -41,6 +41,7 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
 
     db.init_app(app)
+    end_read_only_transactions_with_commit(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     init_i18n(app)
     init_security(app)

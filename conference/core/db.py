@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData, event, insert, inspect
 from sqlalchemy.engine import Engine
@@ -61,6 +62,51 @@ def _begin_sqlite_immediately(connection) -> None:
     autocommit = connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
     if connection.dialect.name == "sqlite" and not autocommit:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+# --- read-only transactions end with COMMIT -------------------------------------------
+#
+# psycopg 3 forgets every prepared statement of a connection on ROLLBACK (DEALLOCATE
+# ALL: a rollback may have undone the DDL a plan relied on). A request that only
+# read would end with the session's rollback, so no statement ever stayed prepared
+# long enough to be reused, and PostgreSQL parsed and planned every query anew:
+# half of its CPU in a registration rush. A transaction that wrote nothing ends
+# the same way with COMMIT, so such a request commits instead; one that wrote, or
+# failed, is rolled back as before.
+
+_WROTE = "conference_transaction_wrote"
+
+
+@event.listens_for(Engine, "begin")
+def _transaction_begins_clean(connection) -> None:
+    connection.info[_WROTE] = False
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _note_writes(connection, _cursor, statement, _parameters, _context, _executemany) -> None:
+    # Anything but a plain SELECT counts as a write (INSERT, UPDATE, WITH ..., BEGIN
+    # IMMEDIATE): when in doubt, the transaction is rolled back as it always was.
+    if statement.lstrip()[:6].upper() != "SELECT":
+        connection.info[_WROTE] = True
+
+
+def end_read_only_transactions_with_commit(app: Flask) -> None:
+    """At the end of each app context, commit a transaction that only read (see above)."""
+
+    # Registered after Flask-SQLAlchemy's own teardown, so it runs first.
+    @app.teardown_appcontext
+    def _commit_reads(error: BaseException | None) -> None:
+        if error is not None:
+            return
+        session = db.session()
+        if not session.in_transaction() or session.new or session.dirty or session.deleted:
+            return
+        try:
+            if session.connection().info.get(_WROTE, True):
+                return
+            session.commit()
+        except Exception:  # noqa: BLE001 - the session's own teardown rolls back and discards it
+            return
 
 
 def insert_new(objects: Sequence[Base]) -> None:
