@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         "--profile", choices=("form", "post", "page", "full_form", "full_post"), default=None
     )
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--filter", default=None, help="only functions whose file matches")
     parser.add_argument("--database-url", default="postgresql+psycopg://postgres@127.0.0.1:5432")
     args = parser.parse_args(argv)
 
@@ -164,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(report), flush=True)
         if args.profile:
             stats = pstats.Stats(profiler, stream=sys.stderr)
-            stats.sort_stats("cumulative").print_stats(args.top)
+            stats.sort_stats("cumulative").print_stats(args.filter or "", args.top)
             stats.sort_stats("tottime").print_stats(args.top)
         with app.app_context():
             from conference.core.db import db

@@ -9,7 +9,12 @@ from flask_login import LoginManager
 from flask_migrate import Migrate
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from conference.core.db import db, end_read_only_transactions_with_commit, normalise_database_url
+from conference.core.db import (
+    db,
+    end_read_only_transactions_with_commit,
+    normalise_database_url,
+    replace_connections_the_server_closed,
+)
 from conference.core.i18n import init_i18n
 from conference.core.security import init_security
 from config import config_for
@@ -42,6 +47,9 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
 
     db.init_app(app)
     end_read_only_transactions_with_commit(app)
+    if app.config["DATABASE_REPLACE_CLOSED_CONNECTIONS"]:
+        with app.app_context():
+            replace_connections_the_server_closed(db.engine)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     init_i18n(app)
     init_security(app)
@@ -167,10 +175,11 @@ def _register_database_error_page(app: Flask) -> None:
     """A lost or unreachable database is a 503 page that says what happened, not a 500.
 
     The transaction is rolled back (the server already did, when the connection
-    died); SQLAlchemy has invalidated the dead connection, and pool_pre_ping
-    (config) replaces any other stale one, so the next request works once the
-    database is back. The page says nothing was saved only when that is known:
-    if a COMMIT had been sent in this request, it may have gone through.
+    died); SQLAlchemy has invalidated the dead connection, and any other the
+    server closed is replaced at checkout (``replace_connections_the_server_closed``),
+    so the next request works once the database is back. The page says nothing
+    was saved only when that is known: if a COMMIT had been sent in this request,
+    it may have gone through.
     """
     from flask import request
     from sqlalchemy.exc import DBAPIError, PendingRollbackError

@@ -36,7 +36,11 @@ class Config:
     ENV_NAME = "base"
     SECRET_KEY: str | None = None
     SQLALCHEMY_DATABASE_URI: str | None = None
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    # Pooled connections the server closed (a restart, a failover) are replaced
+    # at checkout by looking at their socket, not by pool_pre_ping's round trip
+    # per checkout (conference/core/db.py).
+    DATABASE_REPLACE_CLOSED_CONNECTIONS = True
 
     # Languages: Danish first, English second.
     LANGUAGES = ("da", "en")

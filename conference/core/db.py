@@ -6,6 +6,7 @@ command that called them commits once at the end.
 
 from __future__ import annotations
 
+import select
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData, event, insert, inspect
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import MANYTOONE, DeclarativeBase, make_transient_to_detached
 
 # Stable constraint names so Alembic migrations work the same on SQLite and PostgreSQL.
@@ -107,6 +109,37 @@ def end_read_only_transactions_with_commit(app: Flask) -> None:
             session.commit()
         except Exception:  # noqa: BLE001 - the session's own teardown rolls back and discards it
             return
+
+
+# --- connections the server closed ---------------------------------------------------
+
+
+def replace_connections_the_server_closed(engine: Engine) -> None:
+    """Hand out no pooled connection the database server has closed since its last use.
+
+    After a restart or failover every pooled connection is dead, and the first
+    request on each would fail. SQLAlchemy's ``pool_pre_ping`` finds them with a
+    round trip at every checkout, which a rush pays thousands of times a second.
+    A server that ends a connection says so on its socket (the termination
+    notice, then end of file), and an idle connection has nothing else to read:
+    so a connection whose socket is readable at checkout is given up and the
+    pool opens a new one, for the price of one ``select()`` call. (A connection
+    cut off without a word, as by a broken network, is not seen; the 503 page
+    covers that, see conference/__init__.py.)
+    """
+
+    @event.listens_for(engine, "checkout")
+    def _refuse_closed(dbapi_connection, _record, _proxy) -> None:
+        fileno = getattr(dbapi_connection, "fileno", None)
+        if fileno is None:  # SQLite: no server to lose
+            return
+        try:
+            readable, _, _ = select.select([fileno()], [], [], 0)
+        except (OSError, ValueError) as error:  # the socket itself is gone
+            raise DisconnectionError("the connection's socket is closed") from error
+        if readable:
+            # The pool invalidates this connection and checks out another.
+            raise DisconnectionError("the database server closed this connection")
 
 
 def insert_new(objects: Sequence[Base]) -> None:

@@ -127,8 +127,9 @@ def test_a_connection_lost_at_commit_does_not_claim_nothing_was_saved(
 def test_a_database_restart_between_requests_is_not_seen_by_the_next_booker(
     app, client, edition, terminate_backend
 ):
-    # Every pooled connection dies (a restart, a failover): pool_pre_ping finds
-    # them dead at checkout and opens new ones, so the next request just works.
+    # Every pooled connection dies (a restart, a failover): the checkout sees on
+    # each socket that the server closed it and opens a new one, so the next
+    # request just works.
     assert client.get(f"/e/{edition.slug}/register").status_code == 200
     db.session.remove()
     assert terminate_backend.all_others() >= 1
@@ -137,14 +138,16 @@ def test_a_database_restart_between_requests_is_not_seen_by_the_next_booker(
 
 
 @postgres_only
-def test_without_pre_ping_the_first_request_after_a_restart_gets_the_503_page(
+def test_without_the_closed_connection_check_the_first_request_after_a_restart_gets_503(
     database_url, app, edition, terminate_backend
 ):
-    # What pool_pre_ping saves us from, and that the page covers it where it is off.
+    # What the checkout's look at the socket saves us from, and that the page
+    # covers it where it is off (or where a connection dies without a word).
     from conference import create_app
 
     bare = create_app(
-        "testing", {"SQLALCHEMY_DATABASE_URI": database_url, "SQLALCHEMY_ENGINE_OPTIONS": {}}
+        "testing",
+        {"SQLALCHEMY_DATABASE_URI": database_url, "DATABASE_REPLACE_CLOSED_CONNECTIONS": False},
     )
     slug = edition.slug
     db.session.remove()
