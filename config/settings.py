@@ -23,6 +23,11 @@ def _env_int(name: str, default: int) -> int:
     return int(value) if value not in (None, "") else default
 
 
+def _env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else default
+
+
 def _env_bool(name: str, default: bool) -> bool:
     value = os.environ.get(name)
     if value in (None, ""):
@@ -37,6 +42,11 @@ class Config:
     SECRET_KEY: str | None = None
     SQLALCHEMY_DATABASE_URI: str | None = None
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    # A new visitor's registration form may show the free places as read by this
+    # process up to this many seconds ago (a rush asks hundreds of times a second);
+    # a booking is always decided from a fresh read.
+    REGISTRATION_GLANCE_SECONDS = _env_float("REGISTRATION_GLANCE_SECONDS", 0.5)
+
     # Pooled connections the server closed (a restart, a failover) are replaced
     # at checkout by looking at their socket, not by pool_pre_ping's round trip
     # per checkout (conference/core/db.py).
@@ -120,6 +130,8 @@ class TestingConfig(Config):
     SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL", "sqlite://")
     WTF_CSRF_ENABLED = False
     RATELIMIT_ENABLED = False
+    # Tests change the places and look at the form at once.
+    REGISTRATION_GLANCE_SECONDS = 0.0
     MAIL_VIEWER = False
     PUBLIC_BASE_URL = "http://localhost"
 

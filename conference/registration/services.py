@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import secrets
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 
@@ -302,19 +303,33 @@ _GLANCE = text(
 )
 
 
-def registration_glance(slug: str) -> RegistrationGlance | None:
+def registration_glance(slug: str, *, max_age: float = 0.0) -> RegistrationGlance | None:
     """The edition's registration window and free places, without loading the edition.
 
     Read outside the request's transaction: one statement is consistent on its
     own, and most requests of a rush read nothing else, so they are spared the
     BEGIN and ROLLBACK round trips. What it says about free places is only
     ever used to refuse early or to show the page; the claim alone takes places.
+
+    ``max_age``: a glance read by this process at most that many seconds ago will
+    do. Only for showing a page (the form says "12 places left" a moment late);
+    a refusal is always decided from a fresh read.
     """
+    kept_glances = current_app.extensions.setdefault("registration_glances", {})
+    if max_age > 0:
+        kept = kept_glances.get(slug)
+        if kept is not None and kept[0] > time.monotonic():
+            return kept[1]
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         row = connection.execute(_GLANCE, {"slug": slug, "public": True}).first()
-    if row is None:
-        return None
-    return RegistrationGlance(*row[:6], max(int(row[6]), 0), max(int(row[7]), 0))
+    glance = (
+        None
+        if row is None
+        else RegistrationGlance(*row[:6], max(int(row[6]), 0), max(int(row[7]), 0))
+    )
+    if max_age > 0:
+        kept_glances[slug] = (time.monotonic() + max_age, glance)
+    return glance
 
 
 # --- placing orders -----------------------------------------------------------------

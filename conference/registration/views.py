@@ -309,8 +309,12 @@ def _resize_requested(page: _FormPage) -> bool:
 @limiter.limit(_registration_limit, methods=["POST"])
 def register(slug: str):
     # The two answers most of a rush gets (a new visitor's form, "fully booked")
-    # need only the registration window and the free places: one small read.
-    glance = services.registration_glance(slug)
+    # need only the registration window and the free places: one small read,
+    # which a new visitor's form may take from a moment ago.
+    glance = services.registration_glance(
+        slug,
+        max_age=current_app.config["REGISTRATION_GLANCE_SECONDS"] if request.method == "GET" else 0,
+    )
     if glance is None:
         abort(404)
     if glance.state() is RegistrationState.OPEN:
