@@ -91,6 +91,7 @@ def _init_login(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from conference.audit.views import bp as audit_bp
     from conference.auth.views import bp as auth_bp
     from conference.backoffice.views import bp as backoffice_bp
     from conference.checkin.views import bp as checkin_bp
@@ -113,6 +114,7 @@ def _register_blueprints(app: Flask) -> None:
         transfers_bp,
         checkin_bp,
         stands_bp,
+        audit_bp,
     ):
         app.register_blueprint(blueprint)
 

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, DateTime, Integer, String
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -30,6 +30,11 @@ class StaffUser(UserMixin, db.Model):
     is_active_user: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: The TOTP secret (base32) once the second factor is on; None when it is off.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(DateTime)
+    #: The time step of the last code accepted, so a code cannot be used twice.
+    totp_last_counter: Mapped[int | None] = mapped_column(Integer)
 
     @property
     def actor(self) -> str:
@@ -48,3 +53,39 @@ class StaffUser(UserMixin, db.Model):
 
     def has_role(self, *roles: str) -> bool:
         return self.role in roles
+
+    @property
+    def has_second_factor(self) -> bool:
+        return self.totp_secret is not None
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.email
+
+
+#: Roles that an organiser can oblige to use a second factor (check-in staff never).
+SECOND_FACTOR_ROLES = frozenset({Role.ORGANISER.value, Role.ACCOUNTING.value})
+
+
+class RecoveryCode(db.Model):
+    """A one-time code that stands in for a TOTP code (a lost phone); stored hashed."""
+
+    __tablename__ = "staff_recovery_code"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    staff_user_id: Mapped[int] = mapped_column(
+        ForeignKey("staff_user.id", ondelete="CASCADE"), index=True
+    )
+    code_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class StaffPolicy(db.Model):
+    """The organisers' security settings for staff: one row (id 1), absent means defaults."""
+
+    __tablename__ = "staff_policy"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    second_factor_required: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
