@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, IntegerField, SelectField, StringField, ValidationError
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, NumberRange, Optional
 
 from conference.audit.services import AuditSearch
@@ -34,10 +35,18 @@ class AuditSearchForm(FlaskForm):
     date_to = DateField(_l("To"), validators=[Optional()])
 
     def fill_choices(self, actors, actions, object_types) -> None:
-        everyone = ("", _l("Anyone"))
-        self.actor.choices = [everyone, *actors]
-        self.action.choices = [("", _l("Any action")), *[(a, a) for a in actions]]
-        self.object_type.choices = [("", _l("Any type")), *[(t, t) for t in object_types]]
+        self.actor.choices = [
+            SelectChoice("", _l("Anyone")),
+            *(SelectChoice(value, label) for value, label in actors),
+        ]
+        self.action.choices = [
+            SelectChoice("", _l("Any action")),
+            *(SelectChoice(action, action) for action in actions),
+        ]
+        self.object_type.choices = [
+            SelectChoice("", _l("Any type")),
+            *(SelectChoice(kind, kind) for kind in object_types),
+        ]
 
     def validate_date_to(self, field: DateField) -> None:
         if self.date_from.data and field.data and field.data < self.date_from.data:

@@ -106,6 +106,13 @@ def _conditions(search: AuditSearch) -> list[ColumnElement[bool]]:
             AuditEvent.actor.ilike(pattern, escape="\\"),
             cast(AuditEvent.data, String).ilike(pattern, escape="\\"),
         ]
+        # The JSON column is stored with non-ASCII letters escaped ("\u00f8"), and
+        # LIKE cannot fold the case of an escape: look for the escaped spelling in the
+        # usual cases (as typed, lower, upper, capitalised as a name).
+        for variant in {word, word.lower(), word.upper(), word.capitalize()}:
+            escaped = json.dumps(variant)[1:-1]
+            if escaped != variant:
+                matches.append(cast(AuditEvent.data, String).ilike(_like(escaped), escape="\\"))
         if word.isdigit() and len(word) < 10:
             matches.append(AuditEvent.object_id == int(word))
         staff = _staff_actors_matching(word)

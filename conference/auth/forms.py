@@ -12,6 +12,7 @@ from wtforms import (
     SelectField,
     StringField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, EqualTo, InputRequired, Length
 
 from conference.registration.forms import ServiceErrors
@@ -32,11 +33,10 @@ class LoginForm(FlaskForm):
 
 
 ROLE_CHOICES = [
-    ("organiser", _l("Organiser")),
-    ("accounting", _l("Accounting")),
-    ("checkin", _l("Check-in")),
+    SelectChoice("organiser", _l("Organiser")),
+    SelectChoice("accounting", _l("Accounting")),
+    SelectChoice("checkin", _l("Check-in")),
 ]
-PASSWORD_HINT = _l("At least 10 characters.")
 
 
 def _strip(value):

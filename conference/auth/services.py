@@ -527,10 +527,10 @@ def roles_required(*roles: str, during_enrolment: bool = False):
         def guarded(*args, **kwargs):
             if not current_user.is_authenticated:
                 return login_manager.unauthorized()
-            if not current_user.has_role(*roles):
-                abort(403)
             if not during_enrolment and must_enrol(current_user):
                 return redirect(url_for("auth.second_factor"))
+            if not current_user.has_role(*roles):
+                abort(403)
             return view(*args, **kwargs)
 
         guarded.allowed_roles = frozenset(roles)
