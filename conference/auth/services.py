@@ -282,7 +282,10 @@ def totp_uri(user: StaffUser, secret: str) -> str:
 
 def qr_svg(data: str) -> str:
     """An inline SVG QR code of ``data`` (no external image, fits the CSP)."""
-    return segno.make(data, error="m").svg_inline(scale=5, border=2, dark="#000", light="#fff")
+    # No fixed size (a viewBox only): the page's CSS sizes it; four modules of quiet zone.
+    return segno.make(data, error="m").svg_inline(
+        scale=5, border=4, dark="#000", light="#fff", omitsize=True
+    )
 
 
 def grouped_secret(secret: str) -> str:

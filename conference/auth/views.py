@@ -84,7 +84,7 @@ def _complete_login(user: StaffUser, next_url: str | None, second_factor: str | 
     services.record_login(user, second_factor=second_factor)
     db.session.commit()
     if services.must_enrol(user):
-        flash(_("Set up a second factor before you continue: it is mandatory for your role."))
+        # The enrolment page itself says why.
         return redirect(url_for("auth.second_factor"))
     if second_factor == "recovery":
         flash(
