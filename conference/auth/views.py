@@ -387,6 +387,9 @@ def user_role(user_id: int):
         )
     else:
         flash(_("The role is unchanged."), "info")
+    if not current_user.has_role(Role.ORGANISER):
+        # Organisers who stepped down can no longer open this page.
+        return redirect(url_for("backoffice.index"))
     return redirect(url_for("auth.user", user_id=user.id))
 
 

@@ -1,15 +1,5 @@
-"""In the tests every request shares the app context the ``app`` fixture pushed, so
-Flask-Login's user cached in ``g`` would leak from one test client to the next. In
-production each request has its own context: forget the cached user per request."""
+"""One login per request, as in production (see tests/auth/conftest.py)."""
 
 from __future__ import annotations
 
-import pytest
-from flask import g
-
-
-@pytest.fixture(autouse=True)
-def _fresh_login_per_request(app):
-    @app.before_request
-    def forget_cached_user():
-        g.pop("_login_user", None)
+from tests.auth.conftest import _fresh_login_per_request as _fresh_login_per_request  # noqa: F401

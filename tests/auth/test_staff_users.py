@@ -133,6 +133,7 @@ def test_an_organiser_can_step_down_when_another_is_active(organiser_client, org
     make_named_staff("eva@example.dk", "organiser", "Eva")
     response = organiser_client.post(f"/staff/users/{organiser.id}/role", data={"role": "checkin"})
     assert response.status_code == 302
+    assert response.headers["Location"] == "/staff/"
     db.session.refresh(organiser)
     assert organiser.role == "checkin"
     # Now a check-in user: the staff screens are closed to them.
