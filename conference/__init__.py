@@ -81,9 +81,13 @@ def _init_login(app: Flask) -> None:
     login_manager.login_message_category = "info"
 
     @login_manager.user_loader
-    def load_user(user_id: str):
+    def load_user(session_key: str):
+        # "<id>.<fingerprint>" (StaffUser.session_key): a changed password ends the session.
+        user_id = session_key.partition(".")[0]
         user = db.session.get(StaffUser, int(user_id)) if user_id.isdigit() else None
-        return user if user is not None and user.is_active else None
+        if user is None or not user.is_active or user.session_key != session_key:
+            return None
+        return user
 
     from flask_babel import lazy_gettext
 

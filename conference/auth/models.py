@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 from datetime import datetime
 
 from flask_login import UserMixin
@@ -40,6 +41,17 @@ class StaffUser(UserMixin, db.Model):
     def actor(self) -> str:
         """How the audit log and the services name this person: "staff:<id>"."""
         return f"staff:{self.id}"
+
+    @property
+    def session_key(self) -> str:
+        """What a login session remembers the user by: the id and a fingerprint of the
+        password hash and second factor, so a new password (or a second factor turned
+        off or reset) ends every session opened before it."""
+        material = f"{self.password_hash}|{self.totp_secret or ''}".encode()
+        return f"{self.id}.{hashlib.sha256(material).hexdigest()[:16]}"
+
+    def get_id(self) -> str:  # Flask-Login stores this in the session
+        return self.session_key
 
     @property
     def is_active(self) -> bool:  # Flask-Login asks this

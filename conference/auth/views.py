@@ -171,6 +171,13 @@ def logout():
 # --- my account ------------------------------------------------------------------------
 
 
+def _keep_logged_in(user: StaffUser) -> None:
+    """After this user's own password or second factor changed: every other session
+    of theirs has ended (StaffUser.session_key); this one carries on."""
+    # Flask-Login wants the user itself, not the current_user proxy.
+    login_user(user._get_current_object() if hasattr(user, "_get_current_object") else user)
+
+
 def _render_account(password_form=None, disable_form=None, status: int = 200):
     user = current_user
     html = render_template(
@@ -204,6 +211,7 @@ def change_password():
         form.add_errors({error.field or "": error.message})
         return _render_account(password_form=form, status=422)
     db.session.commit()
+    _keep_logged_in(current_user)
     flash(_("Your password is changed."), "success")
     return redirect(url_for("auth.account"))
 
@@ -229,6 +237,7 @@ def second_factor():
             status = 422
         else:
             db.session.commit()
+            _keep_logged_in(user)
             session.pop(ENROLMENT_KEY, None)
             # Shown this once, never again: the page must not be cached.
             return private(
@@ -259,6 +268,7 @@ def disable_second_factor():
         form.add_errors({"code": error.message})
         return _render_account(disable_form=form, status=422)
     db.session.commit()
+    _keep_logged_in(current_user)
     flash(_("The second factor is off."), "success")
     return redirect(url_for("auth.account"))
 
@@ -433,6 +443,8 @@ def user_password(user_id: int):
     except DomainError as error:
         return _refused(user, "password_form", form, error)
     db.session.commit()
+    if user.id == current_user.id:
+        _keep_logged_in(user)
     flash(_("%(who)s has a new password.", who=user.display_name), "success")
     return redirect(url_for("auth.user", user_id=user.id))
 

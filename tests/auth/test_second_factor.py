@@ -297,3 +297,14 @@ def test_an_organiser_turns_off_a_users_lost_second_factor(app, anna):
     assert not bo.has_second_factor
     assert "staff.second_factor_reset" in _actions(bo.id)
     assert log_in(app.test_client(), "bo@example.dk").headers["Location"] == "/staff/"
+
+
+def test_turning_the_second_factor_on_ends_other_sessions_but_not_this_one(app, anna):
+    laptop, phone = app.test_client(), app.test_client()
+    log_in(laptop, "anna@example.dk")
+    log_in(phone, "anna@example.dk")
+    totp, _html = _enrol_through_the_page(laptop)
+    assert laptop.post("/staff/account/second-factor", data={"code": totp.now()}).status_code == 200
+    assert laptop.get("/staff/").status_code == 200
+    # A session opened with the password alone is gone.
+    assert phone.get("/staff/").status_code == 302

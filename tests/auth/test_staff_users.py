@@ -288,3 +288,33 @@ def test_the_cli_still_creates_users_and_its_creation_is_audited(app):
     event = _audit("staff.created")[-1]
     assert event.actor == "cli" and event.data["after"]["email"] == "door@example.dk"
     assert event.created_at <= utcnow()
+
+
+def test_a_new_password_ends_the_users_other_sessions_but_not_the_one_that_set_it(app):
+    make_named_staff("bo@example.dk", "checkin", "Bo")
+    laptop, phone = app.test_client(), app.test_client()
+    log_in(laptop, "bo@example.dk")
+    log_in(phone, "bo@example.dk")
+    response = laptop.post(
+        "/staff/account/password",
+        data={
+            "current_password": PASSWORD,
+            "password": NEW_PASSWORD,
+            "password_repeat": NEW_PASSWORD,
+        },
+    )
+    assert response.status_code == 302
+    assert laptop.get("/staff/").status_code == 200
+    assert phone.get("/staff/").status_code == 302  # logged out
+
+
+def test_an_organiser_setting_a_password_logs_that_user_out(app, organiser_client):
+    bo = make_named_staff("bo@example.dk", "checkin", "Bo")
+    bo_client = app.test_client()
+    log_in(bo_client, "bo@example.dk")
+    organiser_client.post(
+        f"/staff/users/{bo.id}/password",
+        data={"password": NEW_PASSWORD, "password_repeat": NEW_PASSWORD},
+    )
+    assert bo_client.get("/staff/").status_code == 302
+    assert organiser_client.get("/staff/users").status_code == 200
