@@ -1,4 +1,4 @@
-"""Staff: TOTP second factor, recovery codes, the staff policy; audit search indexes
+"""Staff: TOTP second factor, recovery codes, the staff policy
 
 Revision ID: 0006
 Revises: 0005
@@ -51,17 +51,8 @@ def upgrade():
         sa.PrimaryKeyConstraint("id", name=op.f("pk_staff_policy")),
     )
 
-    with op.batch_alter_table("audit_event", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_audit_event_object"), ["object_type", "object_id"], unique=False
-        )
-        batch_op.create_index(batch_op.f("ix_audit_event_actor"), ["actor"], unique=False)
-
 
 def downgrade():
-    with op.batch_alter_table("audit_event", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_audit_event_actor"))
-        batch_op.drop_index(batch_op.f("ix_audit_event_object"))
     op.drop_table("staff_policy")
     with op.batch_alter_table("staff_recovery_code", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_staff_recovery_code_staff_user_id"))
