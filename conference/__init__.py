@@ -90,9 +90,13 @@ def _init_login(app: Flask) -> None:
     login_manager.login_message_category = "info"
 
     @login_manager.user_loader
-    def load_user(user_id: str):
+    def load_user(session_key: str):
+        # "<id>.<fingerprint>" (StaffUser.session_key): a changed password ends the session.
+        user_id = session_key.partition(".")[0]
         user = db.session.get(StaffUser, int(user_id)) if user_id.isdigit() else None
-        return user if user is not None and user.is_active else None
+        if user is None or not user.is_active or user.session_key != session_key:
+            return None
+        return user
 
     from flask_babel import lazy_gettext
 
@@ -100,6 +104,7 @@ def _init_login(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from conference.audit.views import bp as audit_bp
     from conference.auth.views import bp as auth_bp
     from conference.backoffice.views import bp as backoffice_bp
     from conference.checkin.views import bp as checkin_bp
@@ -122,6 +127,7 @@ def _register_blueprints(app: Flask) -> None:
         transfers_bp,
         checkin_bp,
         stands_bp,
+        audit_bp,
     ):
         app.register_blueprint(blueprint)
 

@@ -99,6 +99,9 @@ class Config:
     RATELIMIT_HEADERS_ENABLED = True
     REGISTRATION_RATE_LIMIT = os.environ.get("REGISTRATION_RATE_LIMIT", "30 per minute")
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
+    # Per staff user, on top of LOGIN_RATE_LIMIT per address: guessing a 6-digit
+    # code from many addresses still gets this many tries.
+    SECOND_FACTOR_RATE_LIMIT = os.environ.get("SECOND_FACTOR_RATE_LIMIT", "5 per minute")
     MANAGE_RATE_LIMIT = os.environ.get("MANAGE_RATE_LIMIT", "120 per minute")
     # Number of proxies in front of the app that set X-Forwarded-For.
     PROXY_COUNT = _env_int("PROXY_COUNT", 0)

@@ -20,4 +20,7 @@ class AuditEvent(db.Model):
     action: Mapped[str] = mapped_column(String(80), index=True)
     object_type: Mapped[str] = mapped_column(String(40))
     object_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    #: What the action concerned. A change records ``{"before": {...}, "after": {...}}``
+    #: (see ``conference.core.services.audit_change``), which the audit screen shows as
+    #: a diff; other keys are shown as they are.
     data: Mapped[dict] = mapped_column(JSON, default=dict)

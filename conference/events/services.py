@@ -18,7 +18,7 @@ from sqlalchemy.orm import joinedload
 
 from conference.core.db import db, utcnow
 from conference.core.errors import CapacityConflict, DomainError, NotFound
-from conference.core.services import record_audit
+from conference.core.services import audit_change, record_audit
 from conference.events.models import Edition, Quota, TicketType
 
 logger = logging.getLogger(__name__)
@@ -176,7 +176,11 @@ def change_capacity(quota_id: int, new_capacity: int, actor: str) -> Quota:
         )
     quota.capacity = new_capacity
     record_audit(
-        actor, "capacity.changed", "quota", quota_id, before=old_capacity, after=new_capacity
+        actor,
+        "capacity.changed",
+        "quota",
+        quota_id,
+        **audit_change({"capacity": old_capacity}, {"capacity": new_capacity}),
     )
     db.session.flush()
     if new_capacity > old_capacity:

@@ -29,3 +29,30 @@ def log_in(client, email: str, password: str = PASSWORD, *, next_url: str | None
     if next_url is not None:
         data["next"] = next_url
     return client.post("/staff/login", data=data)
+
+
+def make_named_staff(email: str, role: str = "organiser", name: str = "") -> StaffUser:
+    user = create_staff_user(email, role, PASSWORD, name=name, actor="test")
+    db.session.commit()
+    return user
+
+
+def enable_totp(user: StaffUser):
+    """Turn the second factor on as enrolment does; returns the app's pyotp.TOTP and
+    the ten recovery codes. The enrolment code's time step counts as used."""
+    import pyotp
+
+    from conference.auth.services import enable_second_factor, new_totp_secret
+
+    secret = new_totp_secret()
+    totp = pyotp.TOTP(secret)
+    codes = enable_second_factor(user, secret, totp.now())
+    db.session.commit()
+    return totp, codes
+
+
+def next_code(totp) -> str:
+    """The code of the next time step: accepted (clock drift) and not used yet."""
+    import time
+
+    return totp.at(time.time() + totp.interval)

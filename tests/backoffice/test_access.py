@@ -11,7 +11,7 @@ import pytest
 from conference.auth.models import Role
 from tests.auth.helpers import log_in, make_staff
 
-PUBLIC_STAFF_ENDPOINTS = {"auth.login", "auth.logout"}
+PUBLIC_STAFF_ENDPOINTS = {"auth.login", "auth.login_code", "auth.logout"}
 
 
 def _staff_routes(app, edition):

@@ -115,7 +115,10 @@ def test_raising_capacity_offers_places_to_the_waiting_list(organiser, small_edi
     )
     assert offer is not None and offer.to_address == "waiting-first@aarhus.dk"
     audit = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "capacity.changed"))
-    assert audit.actor.startswith("staff:") and audit.data == {"before": 5, "after": 8}
+    assert audit.actor.startswith("staff:") and audit.data == {
+        "before": {"capacity": 5},
+        "after": {"capacity": 8},
+    }
 
 
 def test_raising_capacity_enough_for_everyone_sends_two_offers(organiser, small_edition):

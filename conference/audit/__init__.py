@@ -1,0 +1,1 @@
+"""The audit log screen: who changed what, when, before and after (organisers only)."""
