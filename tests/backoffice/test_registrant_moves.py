@@ -117,15 +117,13 @@ def test_moving_to_another_price_credits_the_old_place_and_invoices_the_new(
     }
     assert audit.data["credit_note"] == credit_note.number and audit.actor.startswith("staff:")
     (mail,) = outbox("place_moved")
-    assert mail.to_address == "hanne@aarhus.dk" and "from Deltager to Partner" in mail.body_text
+    assert mail.to_address == "hanne@aarhus.dk" and "fra Deltager til Partner" in mail.body_text
     assert [a["invoice_id"] for a in mail.attachments] == [credit_note.id, own.id]
     # What is owed adds up: one place at the old price, one at the new.
     assert amount_due(first) + amount_due(own) == 321_875 + 187_500
 
 
-def test_a_moved_place_is_credited_on_its_own_invoice_when_cancelled(
-    organiser, edition, partner
-):
+def test_a_moved_place_is_credited_on_its_own_invoice_when_cancelled(organiser, edition, partner):
     from conference.backoffice.services import move_attendee
 
     order = _order(edition, 2)

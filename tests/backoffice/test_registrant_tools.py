@@ -95,9 +95,7 @@ def _edit(client, attendee, **fields):
     }
     data.update(fields)
     prefixed = {f"p{attendee.id}-{key}": value for key, value in data.items()}
-    return client.post(
-        f"{_order_url(attendee.order)}/places/{attendee.id}/edit", data=prefixed
-    )
+    return client.post(f"{_order_url(attendee.order)}/places/{attendee.id}/edit", data=prefixed)
 
 
 def test_organiser_corrects_an_attendee_and_the_edit_is_audited(organiser, edition):
