@@ -87,7 +87,7 @@ from conference.stands.models import (
     StandStatus,
 )
 from conference.stands.services import booking_total, status_label
-from conference.transfers.services import email_domain, same_mailbox
+from conference.transfers.services import Colleague, email_domain, same_mailbox
 
 REGISTRANTS_PER_PAGE = 50
 #: More words than this in one search are ignored (each word is one more filter).
@@ -474,19 +474,8 @@ class InvalidDetails(DomainError):
         self.errors = errors
 
 
-@dataclass
-class PersonDetails:
-    """An attendee's details as the organiser types them."""
-
-    name: str
-    email: str
-    job_title: str = ""
-    dietary: str = ""
-
-    def cleaned(self) -> PersonDetails:
-        return PersonDetails(
-            **{name: (value or "").strip() for name, value in asdict(self).items()}
-        )
+#: An attendee's details as the organiser types them: the same four a transfer takes.
+PersonDetails = Colleague
 
 
 @dataclass

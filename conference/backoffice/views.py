@@ -412,45 +412,49 @@ def move_attendee(slug: str, reference: str, attendee_id: int):
     return _back_to_order(edition, order)
 
 
-@bp.post("/e/<slug>/orders/<reference>/resend")
-@roles_required(Role.ORGANISER)
-def resend_confirmation(slug: str, reference: str):
-    edition = get_edition(slug)
+def _resend(edition: Edition, reference: str, send, sent: str):
+    """Queue an e-mail again (``send(actor)`` returns the outbox row) and say so;
+    ``sent`` is the message, with %(to)s for the recipient."""
     order = services.order_file(edition, reference).order
     if not ResendForm().validate_on_submit():
         flash(_("The page is out of date. Reload it and try again."), "error")
         return _render_order(edition, reference, status=422)
     try:
-        message = services.resend_confirmation(order, actor=current_user.actor)
+        message = send(current_user.actor)
     except DomainError as error:
         db.session.rollback()
         flash(error.message, "error")
         return _render_order(edition, reference, status=409)
     to = message.to_address
     db.session.commit()
-    flash(_("The confirmation is on its way to %(to)s, with a new link.", to=to), "success")
+    flash(sent % {"to": to}, "success")
     return _back_to_order(edition, order)
+
+
+@bp.post("/e/<slug>/orders/<reference>/resend")
+@roles_required(Role.ORGANISER)
+def resend_confirmation(slug: str, reference: str):
+    edition = get_edition(slug)
+    order = services.order_file(edition, reference).order
+    return _resend(
+        edition,
+        reference,
+        lambda actor: services.resend_confirmation(order, actor=actor),
+        _("The confirmation is on its way to %(to)s, with a new link."),
+    )
 
 
 @bp.post("/e/<slug>/orders/<reference>/places/<int:attendee_id>/resend")
 @roles_required(Role.ORGANISER)
 def resend_ticket(slug: str, reference: str, attendee_id: int):
     edition = get_edition(slug)
-    order = services.order_file(edition, reference).order
-    attendee = services.attendee_of(order, str(attendee_id))
-    if not ResendForm().validate_on_submit():
-        flash(_("The page is out of date. Reload it and try again."), "error")
-        return _render_order(edition, reference, status=422)
-    try:
-        message = services.resend_ticket(attendee, actor=current_user.actor)
-    except DomainError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-        return _render_order(edition, reference, status=409)
-    to = message.to_address
-    db.session.commit()
-    flash(_("The ticket is on its way to %(to)s, with a new link.", to=to), "success")
-    return _back_to_order(edition, order)
+    attendee = services.attendee_of(services.order_file(edition, reference).order, str(attendee_id))
+    return _resend(
+        edition,
+        reference,
+        lambda actor: services.resend_ticket(attendee, actor=actor),
+        _("The ticket is on its way to %(to)s, with a new link."),
+    )
 
 
 # --- registering on someone's behalf ---------------------------------------------------
