@@ -200,6 +200,13 @@ class StaffRegistrationForm(RegistrationForm):
         validators=[InputRequired()],
     )
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The organiser types someone else's details: not "your name".
+        self.booker_name.label.text = _l("Booker's name")
+        self.booker_email.label.text = _l("Booker's e-mail")
+        self.booker_phone.label.text = _l("Booker's phone number")
+
 
 class ExportForm(FlaskForm):
     """Which export, for which organisation; a GET form, so no CSRF token."""
