@@ -580,10 +580,10 @@ def cancel(slug: str, reference: str):
     message = ngettext(
         "%(num)d place was cancelled.", "%(num)d places were cancelled.", len(result.attendees)
     )
-    if result.credit_note is not None:
+    for credit_note in result.credit_notes:
         message += " " + _(
             "Credit note %(number)s was issued and sent to the booker.",
-            number=result.credit_note.number,
+            number=credit_note.number,
         )
     if refunds is not None and refunds.failed:
         # Recorded, and retried by the worker with the same idempotency key.

@@ -1134,6 +1134,9 @@ class Cancellation:
     attendees: list[Attendee]
     credit_note: Invoice | None
     refund_ore: int
+    #: Every credit note issued, the first being ``credit_note``: more than one when
+    #: a cancelled place had been moved to another price (it has its own invoice).
+    credit_notes: list[Invoice] = field(default_factory=list)
 
 
 def cancel_order(order: Order, *, actor: str, reason: str = "") -> Cancellation:
@@ -1229,7 +1232,12 @@ def _cancel(
         set_committed_value(attendee, "status", AttendeeStatus.CANCELLED)
     if not remaining:
         order.status = OrderStatus.CANCELLED
-    release_places(attendees[0].ticket_type.quota_id, len(attendees))
+    # By quota: an organiser may have moved a place to a ticket type of another quota.
+    freed: dict[int, int] = {}
+    for attendee in attendees:
+        freed[attendee.ticket_type.quota_id] = freed.get(attendee.ticket_type.quota_id, 0) + 1
+    for quota_id in sorted(freed):
+        release_places(quota_id, freed[quota_id])
     db.session.flush()
 
     credit_notes = []
@@ -1277,7 +1285,7 @@ def _cancel(
     close_requests([a.id for a in attendees], because="place_cancelled")
     db.session.flush()
     offer_free_places(order.edition)
-    return Cancellation(order, attendees, credit_note, refund_ore)
+    return Cancellation(order, attendees, credit_note, refund_ore, credit_notes)
 
 
 def _places_by_invoice(attendees: list[Attendee]) -> list[tuple[Invoice, list[Attendee]]]:
@@ -1309,6 +1317,7 @@ def _queue_cancellation_mails(
         edition=order.edition,
         cancelled=attendees,
         credit_note=credit_note,
+        credit_notes=credit_notes,
         refund_ore=refund_ore,
         reason=reason,
     )

@@ -278,3 +278,26 @@ def test_a_cancelled_place_gets_no_ticket_again(organiser, edition):
     assert response.status_code == 409
     assert "no ticket to send" in response.get_data(as_text=True)
     assert len(outbox()) == before and _audits("mail.resent") == []
+
+
+def test_cancelling_an_order_with_a_moved_place_credits_both_invoices(organiser, edition, partner):
+    from conference.backoffice.services import move_attendee
+
+    order = _order(edition, 2)
+    moved = order.attendees[0]
+    move_attendee(moved, partner, expected_version=moved.ticket_version, actor="test")
+    db.session.commit()
+    response = organiser.post(
+        f"{_order_url(order)}/cancel", data={"confirm": "y", "reason": "Aflyst"}
+    )
+    assert response.status_code == 302
+    page = organiser.get(response.headers["Location"]).get_data(as_text=True)
+    first, _move_note, own, *notes = _documents(order)
+    assert sorted(note.credited_invoice_id for note in notes) == [first.id, own.id]
+    assert amount_due(first) == 0 and amount_due(own) == 0
+    for note in notes:
+        assert f"Credit note {note.number} was issued" in page
+    (mail,) = outbox("order_cancelled")
+    assert [a["invoice_id"] for a in mail.attachments] == [note.id for note in notes]
+    assert all(note.number in mail.body_text for note in notes)
+    assert _taken(partner.quota_id) == 0 and _taken(edition.quotas[0].id) == 0
