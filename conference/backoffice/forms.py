@@ -20,9 +20,11 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields import EmailField, TelField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import (
     DataRequired,
+    Email,
     InputRequired,
     Length,
     NumberRange,
@@ -32,6 +34,7 @@ from wtforms.validators import (
 from wtforms.widgets import HiddenInput
 
 from conference.core.money import parse_kroner
+from conference.registration.forms import RegistrationForm
 from conference.stands.models import AddonKind, BookingMode
 
 #: Far above any venue; stops a typo with extra zeros.
@@ -79,6 +82,140 @@ class CancelForm(FlaskForm):
         _l("Yes, cancel. A credit note is issued and cannot be undone."),
         validators=[DataRequired(_l("Tick the box to confirm the cancellation."))],
     )
+
+
+# --- registrants: editing, moving, resending, registering on someone's behalf ----------
+
+PERSON_TOO_LONG = _l("This is too long (at most %(max)d characters).")
+BAD_EMAIL = _l("Enter a valid e-mail address.")
+
+
+def _trimmed(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+class _PlaceForm(FlaskForm):
+    """A form about one place (named in the URL): its version as the page showed it, so
+    a place that changed hands since is not changed for its new holder."""
+
+    version = IntegerField(
+        widget=HiddenInput(),
+        validators=[InputRequired(_l("The page is out of date. Reload it and try again."))],
+    )
+
+
+class AttendeeEditForm(_PlaceForm):
+    name = StringField(
+        _l("Full name"),
+        [InputRequired(_l("This field is required.")), Length(max=200, message=PERSON_TOO_LONG)],
+        filters=[_trimmed],
+    )
+    email = EmailField(
+        _l("E-mail"),
+        [
+            InputRequired(_l("This field is required.")),
+            Email(message=BAD_EMAIL, granular_message=False, check_deliverability=False),
+            Length(max=254, message=PERSON_TOO_LONG),
+        ],
+        filters=[_trimmed],
+    )
+    job_title = StringField(
+        _l("Job title"), [Optional(), Length(max=200, message=PERSON_TOO_LONG)], filters=[_trimmed]
+    )
+    dietary = StringField(
+        _l("Dietary needs"),
+        [Optional(), Length(max=300, message=PERSON_TOO_LONG)],
+        filters=[_trimmed],
+    )
+
+
+class BookerEditForm(FlaskForm):
+    name = StringField(
+        _l("Booker's name"),
+        [InputRequired(_l("This field is required.")), Length(max=200, message=PERSON_TOO_LONG)],
+        filters=[_trimmed],
+    )
+    email = EmailField(
+        _l("Booker's e-mail"),
+        [
+            InputRequired(_l("This field is required.")),
+            Email(message=BAD_EMAIL, granular_message=False, check_deliverability=False),
+            Length(max=254, message=PERSON_TOO_LONG),
+        ],
+        filters=[_trimmed],
+    )
+    phone = TelField(
+        _l("Booker's phone number"),
+        [InputRequired(_l("This field is required.")), Length(max=40, message=PERSON_TOO_LONG)],
+        filters=[_trimmed],
+    )
+
+
+class PlaceMoveForm(_PlaceForm):
+    ticket_type_id = SelectField(
+        _l("New ticket type"),
+        coerce=int,
+        validators=[InputRequired(_l("Choose a ticket type."))],
+    )
+    reason = StringField(
+        _l("Reason (printed on a credit note)"),
+        [Optional(), Length(max=300, message=PERSON_TOO_LONG)],
+        filters=[_trimmed],
+    )
+    confirm = BooleanField(
+        _l("Yes, move the place. At another price a credit note and an invoice are issued."),
+        validators=[DataRequired(_l("Tick the box to confirm the move."))],
+    )
+
+
+class ResendForm(FlaskForm):
+    """Send the confirmation or one place's ticket again (a button, and its CSRF token)."""
+
+
+def request_channel_choices() -> list[SelectChoice]:
+    return [
+        SelectChoice("phone", _l("By phone")),
+        SelectChoice("email", _l("By e-mail")),
+        SelectChoice("other", _l("Other")),
+    ]
+
+
+def language_choices() -> list[SelectChoice]:
+    return [SelectChoice("da", _l("Danish")), SelectChoice("en", _l("English"))]
+
+
+class StaffRegistrationForm(RegistrationForm):
+    """The registration form as an organiser fills it in for someone who asked."""
+
+    channel = RadioField(
+        _l("The request came"),
+        choices=request_channel_choices(),
+        default="phone",
+        validators=[InputRequired(_l("Choose how the request came."))],
+    )
+    language = SelectField(
+        _l("Language of the e-mails"),
+        choices=language_choices(),
+        default="da",
+        validators=[InputRequired()],
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The organiser types someone else's details: not "your name".
+        self.booker_name.label.text = _l("Booker's name")
+        self.booker_email.label.text = _l("Booker's e-mail")
+        self.booker_phone.label.text = _l("Booker's phone number")
+
+
+class ExportForm(FlaskForm):
+    """Which export, for which organisation; a GET form, so no CSRF token."""
+
+    class Meta:
+        csrf = False
+
+    list = SelectField(_l("List"), validators=[Optional()])
+    organisation = SelectField(_l("Organisation"), validators=[Optional()])
 
 
 # --- the exhibition hall ------------------------------------------------------------

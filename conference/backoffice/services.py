@@ -8,10 +8,12 @@ Plain values in, plain values out; the views commit.
 from __future__ import annotations
 
 import csv
+import enum
 import io
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from decimal import Decimal
+from types import SimpleNamespace
 
 from babel.numbers import format_decimal
 from flask_babel import gettext as _
@@ -24,26 +26,55 @@ from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+from conference.checkin.services import ticket_pdf_attachment
 from conference.core.db import db
 from conference.core.errors import DomainError, NotFound
 from conference.core.i18n import babel_locale, current_language
-from conference.core.money import Amounts, format_dkk
+from conference.core.money import Amounts, format_dkk, vat_of
 from conference.core.paging import Paged
+from conference.core.security import hash_token, new_token
 from conference.core.services import record_audit
 from conference.core.spreadsheets import CSV_BOM, CSV_DELIMITER, CSV_LINE_END, neutralise_cell
+from conference.core.urls import public_url
 from conference.events.models import Edition, Quota, TicketType
-from conference.events.services import change_capacity, main_quota
-from conference.invoicing.models import Invoice
+from conference.events.services import (
+    calendar_attachment,
+    change_capacity,
+    claim_places,
+    main_quota,
+    release_places,
+)
+from conference.invoicing.models import DocumentKind, Invoice, InvoicePayment
+from conference.invoicing.services import (
+    credit_lines,
+    invoice_filename,
+    invoice_for_order,
+    issue_credit_note,
+    issue_place_invoice,
+    place_invoice,
+)
+from conference.mail.models import OutboxMessage, OutboxStatus
+from conference.mail.services import invoice_attachment, queue_mail
 from conference.payments.models import Refund
 from conference.registration.models import (
     Attendee,
     AttendeeStatus,
     Order,
     OrderStatus,
+    PaymentMethod,
+    PaymentStatus,
     WaitingListEntry,
     WaitingStatus,
 )
-from conference.registration.services import held_places, waiting_list_summary
+from conference.registration.services import (
+    BookingDetails,
+    PlacedOrder,
+    held_places,
+    lock_confirmed_order,
+    offer_free_places,
+    place_order,
+    waiting_list_summary,
+)
 from conference.stands.models import (
     AddonKind,
     BookingMode,
@@ -56,6 +87,7 @@ from conference.stands.models import (
     StandStatus,
 )
 from conference.stands.services import booking_total, status_label
+from conference.transfers.services import Colleague, email_domain, same_mailbox
 
 REGISTRANTS_PER_PAGE = 50
 #: More words than this in one search are ignored (each word is one more filter).
@@ -243,7 +275,16 @@ def _registrant_filter(edition: Edition, query: str | None) -> ColumnElement[boo
     )
     for word in search_words(query):
         pattern = _like_pattern(word)
-        conditions.append(or_(*(column.ilike(pattern, escape="\\") for column in searched)))
+        # An invoice or credit note number finds its order.
+        numbered = select(Invoice.order_id).where(
+            Invoice.edition_id == edition.id, Invoice.number.ilike(pattern, escape="\\")
+        )
+        conditions.append(
+            or_(
+                *(column.ilike(pattern, escape="\\") for column in searched),
+                Order.id.in_(numbered),
+            )
+        )
     return and_(*conditions)
 
 
@@ -380,6 +421,753 @@ def attendee_of(order: Order, attendee_id: str) -> Attendee:
         if str(attendee.id) == str(attendee_id).strip():
             return attendee
     raise NotFound(_("This participant is not part of the order."))
+
+
+# --- registrants: finding an order by its documents ------------------------------
+
+
+@dataclass
+class DocumentHit:
+    """An invoice or credit note whose number was searched for, and its order."""
+
+    number: str
+    is_credit_note: bool
+    reference: str
+    order_status: str
+
+
+def orders_by_document(edition: Edition, query: str | None) -> list[DocumentHit]:
+    """The edition's invoices and credit notes numbered like the search (any order
+    status: a cancelled order is found by its credit note too)."""
+    words = search_words(query)
+    if len(words) != 1:
+        return []
+    rows = db.session.execute(
+        select(Invoice.number, Invoice.kind, Order.reference, Order.status)
+        .join(Order, Invoice.order_id == Order.id)
+        .where(
+            Invoice.edition_id == edition.id,
+            Invoice.number.ilike(_like_pattern(words[0]), escape="\\"),
+        )
+        .order_by(Invoice.id)
+        .limit(20)
+    )
+    return [
+        DocumentHit(
+            number=row.number,
+            is_credit_note=row.kind == DocumentKind.CREDIT_NOTE,
+            reference=row.reference,
+            order_status=row.status,
+        )
+        for row in rows
+    ]
+
+
+# --- registrants: editing details -------------------------------------------------
+
+
+class InvalidDetails(DomainError):
+    """Details that break a rule; ``errors`` maps form field names to messages."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__(next(iter(errors.values())), field=next(iter(errors)))
+        self.errors = errors
+
+
+#: An attendee's details as the organiser types them: the same four a transfer takes.
+PersonDetails = Colleague
+
+
+@dataclass
+class ContactDetails:
+    """The booker's contact details."""
+
+    name: str
+    email: str
+    phone: str
+
+
+_PERSON_LIMITS = {"name": 200, "email": 254, "job_title": 200, "dietary": 300}
+_CONTACT_LIMITS = {"name": 200, "email": 254, "phone": 40}
+
+
+def _length_errors(values: dict[str, str], limits: dict[str, int]) -> dict[str, str]:
+    errors = {}
+    for name, limit in limits.items():
+        if len(values[name]) > limit:
+            errors[name] = _("This is too long (at most %(max)d characters).", max=limit)
+    return errors
+
+
+def _required_errors(values: dict[str, str], names: tuple[str, ...]) -> dict[str, str]:
+    errors = {name: _("This field is required.") for name in names if not values[name]}
+    if "email" not in errors and not email_domain(values["email"]):
+        errors["email"] = _("Enter a valid e-mail address.")
+    return errors
+
+
+def check_person(attendee: Attendee, details: PersonDetails) -> dict[str, str]:
+    """Field errors of an attendee's new details, translated; empty when acceptable."""
+    values = asdict(details)
+    errors = {
+        **_length_errors(values, _PERSON_LIMITS),
+        **_required_errors(values, ("name", "email")),
+    }
+    if "email" not in errors:
+        for other in attendee.order.active_attendees:
+            if other.id != attendee.id and same_mailbox(other.email, details.email):
+                errors["email"] = _(
+                    "%(name)s in this order already has this e-mail address.", name=other.name
+                )
+                break
+    return errors
+
+
+def _place_changed() -> DomainError:
+    return DomainError(_("The place has changed hands since you opened the page; look again."))
+
+
+def edit_attendee(
+    attendee: Attendee, details: PersonDetails, *, expected_version: int, actor: str
+) -> dict[str, dict]:
+    """Correct an attendee's name, e-mail, job title or dietary needs.
+
+    The ticket stays valid (its code is unchanged: this is a correction, not a
+    transfer). An issued invoice is a snapshot and keeps the details it was
+    issued with. One conditional write on the place as the organiser saw it
+    (``expected_version``): a transfer in between refuses the edit. Returns
+    {"before": ..., "after": ...} of the fields that changed (empty: none did),
+    as audited. Raises InvalidDetails (field errors) or DomainError.
+    """
+    details = details.cleaned()
+    order = attendee.order
+    if not lock_confirmed_order(order):
+        raise DomainError(_("Only a confirmed registration can be changed."))
+    db.session.refresh(attendee)
+    if attendee.status != AttendeeStatus.CONFIRMED:
+        raise DomainError(_("This place is cancelled."))
+    if attendee.ticket_version != expected_version:
+        raise _place_changed()
+    errors = check_person(attendee, details)
+    if errors:
+        raise InvalidDetails(errors)
+    after = asdict(details)
+    before = {name: getattr(attendee, name) for name in after}
+    changed = [name for name in after if before[name] != after[name]]
+    if not changed:
+        return {}
+    result = db.session.execute(
+        update(Attendee)
+        .where(
+            Attendee.id == attendee.id,
+            Attendee.ticket_version == expected_version,
+            Attendee.status == AttendeeStatus.CONFIRMED,
+        )
+        .values(**{name: after[name] for name in changed})
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise _place_changed()
+    db.session.refresh(attendee)
+    change = {
+        "before": {name: before[name] for name in changed},
+        "after": {name: after[name] for name in changed},
+    }
+    record_audit(actor, "attendee.edited", "attendee", attendee.id, order=order.reference, **change)
+    return change
+
+
+def edit_booker(order: Order, contact: ContactDetails, *, actor: str) -> dict[str, dict]:
+    """Correct the booker's name, e-mail and phone (the order's contact, not the invoice's
+    buyer; an issued invoice keeps what it says). Returns the audited change."""
+    values = {
+        "name": (contact.name or "").strip(),
+        "email": (contact.email or "").strip(),
+        "phone": (contact.phone or "").strip(),
+    }
+    errors = {
+        **_length_errors(values, _CONTACT_LIMITS),
+        **_required_errors(values, ("name", "email", "phone")),
+    }
+    if errors:
+        raise InvalidDetails(errors)
+    columns = {"name": "booker_name", "email": "booker_email", "phone": "booker_phone"}
+    # The row lock first: two organisers editing at once save one after the other.
+    db.session.execute(
+        update(Order)
+        .where(Order.id == order.id)
+        .values(booker_name=Order.booker_name)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(order)
+    before = {column: getattr(order, column) for column in columns.values()}
+    after = {column: values[name] for name, column in columns.items()}
+    changed = [column for column in after if before[column] != after[column]]
+    if not changed:
+        return {}
+    for column in changed:
+        setattr(order, column, after[column])
+    db.session.flush()
+    change = {
+        "before": {column: before[column] for column in changed},
+        "after": {column: after[column] for column in changed},
+    }
+    record_audit(
+        actor, "order.booker_edited", "order", order.id, reference=order.reference, **change
+    )
+    return change
+
+
+@dataclass
+class SnapshotNotice:
+    """An issued invoice that says something other than the order does now."""
+
+    number: str
+    fields: list[str]
+
+
+def invoice_snapshot_notices(order: Order, documents: list[Invoice]) -> list[SnapshotNotice]:
+    """The invoices (not credit notes) whose printed details differ from the order's now:
+    the booker's name or e-mail, or a participant's name. They are never changed."""
+    notices = []
+    first = invoice_for_order(order)
+    for invoice in documents:
+        if invoice.is_credit_note:
+            continue
+        fields = []
+        if invoice.buyer_contact != order.booker_name:
+            fields.append(_("the booker's name"))
+        if invoice.buyer_email != order.booker_email:
+            fields.append(_("the booker's e-mail"))
+        billed = [a for a in order.active_attendees if (a.invoice_id or first.id) == invoice.id]
+        if any(a.name not in (invoice.note or "") for a in billed):
+            fields.append(_("participants' names"))
+        if fields:
+            notices.append(SnapshotNotice(number=invoice.number, fields=fields))
+    return notices
+
+
+# --- registrants: registering on someone's behalf -----------------------------------
+
+
+class RequestChannel(enum.StrEnum):
+    PHONE = "phone"
+    EMAIL = "email"
+    OTHER = "other"
+
+
+def register_on_behalf(
+    edition: Edition, details: BookingDetails, *, actor: str, channel: str
+) -> PlacedOrder:
+    """Place an order for a booker who asked by phone or e-mail, also outside the public
+    registration window; paid by invoice.
+
+    The places are claimed exactly like a public registration's (the conditional
+    write: never oversold), the order is audited with the organiser as actor and
+    the booker and attendees get the usual e-mails. Raises InvalidBooking,
+    NotEnoughPlaces (nothing written).
+    """
+    details.payment_method = PaymentMethod.INVOICE.value
+    placed = place_order(edition, details, actor=actor, any_time=True)
+    record_audit(
+        actor,
+        "order.registered_on_behalf",
+        "order",
+        placed.order.id,
+        reference=placed.order.reference,
+        channel=RequestChannel(channel).value,
+    )
+    return placed
+
+
+# --- registrants: moving a place to another ticket type ------------------------------
+
+
+class TicketTypeFull(DomainError):
+    """The ticket type's quota has no free place."""
+
+
+@dataclass
+class PlaceMove:
+    attendee: Attendee
+    old_type: TicketType
+    new_type: TicketType
+    credit_note: Invoice | None
+    invoice: Invoice | None
+
+
+def movable_ticket_types(attendee: Attendee) -> list[TicketType]:
+    """The edition's other ticket types a place may move to."""
+    return [t for t in attendee.order.edition.ticket_types if t.id != attendee.ticket_type_id]
+
+
+def move_attendee(
+    attendee: Attendee,
+    new_type: TicketType,
+    *,
+    expected_version: int,
+    actor: str,
+    reason: str = "",
+    now: datetime | None = None,
+) -> PlaceMove:
+    """Move a place to another ticket type of the edition.
+
+    A type on another quota gets its place by the conditional write (refused
+    with TicketTypeFull when it has none) and the old quota's place is freed for
+    the waiting list; types sharing a quota keep the place they have. When the
+    price differs, the old place is credited on the invoice billing it and the
+    new one billed on an invoice of its own: no issued document changes. The
+    ticket keeps its code, so it stays valid at the door. The booker is told,
+    with the new documents attached.
+    """
+    order = attendee.order
+    old_type = attendee.ticket_type
+    if new_type.edition_id != order.edition_id or new_type.id == old_type.id:
+        raise DomainError(_("Choose another ticket type of this edition."), field="ticket_type_id")
+    # Lock order as everywhere: the order row, the quota, the number series.
+    if not lock_confirmed_order(order):
+        raise DomainError(_("Only a confirmed registration can be changed."))
+    db.session.refresh(attendee)
+    if attendee.status != AttendeeStatus.CONFIRMED:
+        raise DomainError(_("This place is cancelled."))
+    if attendee.ticket_version != expected_version:
+        raise _place_changed()
+    price_changes = (attendee.unit_price_net_ore, attendee.vat_percent) != (
+        new_type.price_net_ore,
+        new_type.vat_percent,
+    )
+    if price_changes and order.payment_method == PaymentMethod.CARD:
+        raise DomainError(
+            _(
+                "This order was paid by card, so the place cannot move to a ticket type at "
+                "another price. Cancel the place (it is refunded) and register it again."
+            ),
+            field="ticket_type_id",
+        )
+    if new_type.quota_id != old_type.quota_id:
+        if not claim_places(new_type.quota_id, 1):
+            raise TicketTypeFull(
+                _(
+                    "%(type)s is full: there is no free place to move to. Raise its capacity "
+                    "or choose another ticket type.",
+                    type=new_type.display_name(order.language),
+                ),
+                field="ticket_type_id",
+            )
+        release_places(old_type.quota_id, 1)
+
+    credit_note = None
+    old_invoice = place_invoice(attendee) if price_changes and attendee.unit_price_net_ore else None
+    if old_invoice is not None:
+        # Priced as the place was invoiced: read before the place changes.
+        credit_note = issue_credit_note(
+            old_invoice,
+            credit_lines(old_invoice, order, [attendee], whole=False),
+            order=order,
+            reason=reason
+            or _(
+                "%(name)s moved to %(type)s.",
+                name=attendee.name,
+                type=new_type.display_name(order.language),
+            ),
+            now=now,
+            actor=actor,
+        )
+    before = {
+        "ticket_type": old_type.name,
+        "unit_price_net_ore": attendee.unit_price_net_ore,
+        "vat_percent": attendee.vat_percent,
+    }
+    result = db.session.execute(
+        update(Attendee)
+        .where(
+            Attendee.id == attendee.id,
+            Attendee.ticket_version == expected_version,
+            Attendee.status == AttendeeStatus.CONFIRMED,
+        )
+        .values(
+            ticket_type_id=new_type.id,
+            unit_price_net_ore=new_type.price_net_ore,
+            vat_percent=new_type.vat_percent,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise _place_changed()
+    db.session.refresh(attendee)
+    invoice = None
+    if price_changes and new_type.price_net_ore:
+        invoice = issue_place_invoice(order, [attendee], now=now, actor=actor)
+        attendee.invoice_id = invoice.id
+        order.payment_status = PaymentStatus.INVOICED
+    elif price_changes:
+        attendee.invoice_id = None
+    db.session.flush()
+    record_audit(
+        actor,
+        "attendee.moved",
+        "attendee",
+        attendee.id,
+        order=order.reference,
+        before=before,
+        after={
+            "ticket_type": new_type.name,
+            "unit_price_net_ore": new_type.price_net_ore,
+            "vat_percent": new_type.vat_percent,
+        },
+        credit_note=credit_note.number if credit_note else None,
+        invoice=invoice.number if invoice else None,
+    )
+    message = queue_mail(
+        "place_moved",
+        order.booker_email,
+        "place_moved",
+        order.language,
+        order_id=order.id,
+        order=order,
+        edition=order.edition,
+        attendee=attendee,
+        old_type=old_type,
+        new_type=new_type,
+        credit_note=credit_note,
+        invoice=invoice,
+    )
+    message.attachments = [
+        invoice_attachment(document.id, invoice_filename(document))
+        for document in (credit_note, invoice)
+        if document is not None
+    ]
+    if new_type.quota_id != old_type.quota_id:
+        offer_free_places(order.edition, now=now)
+    return PlaceMove(attendee, old_type, new_type, credit_note, invoice)
+
+
+# --- registrants: the order's e-mails and sending them again --------------------------
+
+
+def order_messages(order: Order) -> list[OutboxMessage]:
+    """Every outbox message about the order, oldest first (not rendered: the list
+    shows kind, recipient and status)."""
+    return list(
+        db.session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.order_id == order.id)
+            .order_by(OutboxMessage.id)
+        )
+    )
+
+
+def mail_kind_label(kind: str) -> str:
+    """What an outbox message is, in words."""
+    return {
+        "order_confirmation": _("Confirmation"),
+        "ticket": _("Ticket"),
+        "order_cancelled": _("Cancellation"),
+        "place_cancelled": _("Place cancelled"),
+        "place_moved": _("Ticket type changed"),
+        "transfer_ticket": _("Ticket after transfer"),
+        "transfer_confirmation": _("Transfer confirmation"),
+        "transfer_declined": _("Transfer declined"),
+        "payment_refunded_no_place": _("Refund, no place"),
+    }.get(kind, kind)
+
+
+def mail_status_label(status: str) -> str:
+    return {
+        OutboxStatus.PENDING: _("Waiting to be sent"),
+        OutboxStatus.SENT: _("Sent"),
+        OutboxStatus.FAILED: _("Failed"),
+    }.get(status, status)
+
+
+def _current_order(order: Order) -> SimpleNamespace:
+    """The order as it is now, for a confirmation sent again: the active places with
+    their ticket types and what they cost now."""
+    places = order.active_attendees
+    net = sum(a.unit_price_net_ore for a in places)
+    vat = sum(vat_of(a.unit_price_net_ore, a.vat_percent) for a in places)
+    return SimpleNamespace(
+        reference=order.reference,
+        booker_name=order.booker_name,
+        booker_email=order.booker_email,
+        organisation=order.organisation,
+        invoice_organisation=order.invoice_organisation,
+        ean=order.ean,
+        payment_method=order.payment_method,
+        total_net_ore=net,
+        total_gross_ore=net + vat,
+        attendees=[
+            SimpleNamespace(name=a.name, email=a.email, ticket_type=a.ticket_type) for a in places
+        ],
+    )
+
+
+def resend_confirmation(order: Order, *, actor: str) -> OutboxMessage:
+    """The booker's confirmation again, built from the order as it is now, with its
+    invoices. It carries a new manage link: the one in earlier e-mails stops working."""
+    if order.status != OrderStatus.CONFIRMED or not order.active_attendees:
+        raise DomainError(_("Only a confirmed registration has a confirmation to send."))
+    token = new_token()
+    order.manage_token_hash = hash_token(token)
+    documents = db.session.scalars(
+        select(Invoice)
+        .where(Invoice.order_id == order.id, Invoice.kind == DocumentKind.INVOICE)
+        .order_by(Invoice.id)
+    ).all()
+    message = queue_mail(
+        "order_confirmation",
+        order.booker_email,
+        "order_confirmation",
+        order.language,
+        order_id=order.id,
+        order=_current_order(order),
+        edition=order.edition,
+        ticket_type=order.active_attendees[0].ticket_type,
+        manage_url=public_url("registration.manage", token=token),
+    )
+    message.attachments = [
+        invoice_attachment(document.id, invoice_filename(document)) for document in documents
+    ]
+    record_audit(
+        actor,
+        "mail.resent",
+        "order",
+        order.id,
+        reference=order.reference,
+        kind="order_confirmation",
+        to=order.booker_email,
+    )
+    return message
+
+
+def resend_ticket(attendee: Attendee, *, actor: str) -> OutboxMessage:
+    """The place's ticket again, to whoever holds it now (after a transfer, the new
+    holder), with the ticket type it has now. New manage link, as above."""
+    order = attendee.order
+    if attendee.status != AttendeeStatus.CONFIRMED or order.status != OrderStatus.CONFIRMED:
+        raise DomainError(_("This place is cancelled, so it has no ticket to send."))
+    token = new_token()
+    attendee.manage_token_hash = hash_token(token)
+    language = order.language
+    message = queue_mail(
+        "ticket",
+        attendee.email,
+        "ticket",
+        language,
+        order_id=order.id,
+        attachments=[calendar_attachment(order.edition, language)],
+        order=order,
+        edition=order.edition,
+        attendee=attendee,
+        ticket_type=attendee.ticket_type,
+        manage_url=public_url("registration.manage", token=token),
+    )
+    message.attachments = [*message.attachments, ticket_pdf_attachment(attendee, language)]
+    record_audit(
+        actor,
+        "mail.resent",
+        "attendee",
+        attendee.id,
+        reference=order.reference,
+        kind="ticket",
+        to=attendee.email,
+    )
+    return message
+
+
+# --- registrants: exports for the venue and for chasing payment -----------------------
+
+
+class ExportList(enum.StrEnum):
+    PARTICIPANTS = "participants"
+    DIETARY = "dietary"
+    UNPAID = "unpaid"
+
+
+def export_list_label(name: str) -> str:
+    return {
+        ExportList.PARTICIPANTS: _("All participants"),
+        ExportList.DIETARY: _("Participants with dietary needs (for the venue)"),
+        ExportList.UNPAID: _("Unpaid: orders whose invoice is outstanding"),
+    }.get(name, name)
+
+
+def edition_organisations(edition: Edition) -> list[str]:
+    """The organisations with confirmed places, alphabetically (the export's filter)."""
+    return list(
+        db.session.scalars(
+            select(Order.organisation)
+            .join(Attendee, Attendee.order_id == Order.id)
+            .where(*_confirmed_attendees(edition.id))
+            .distinct()
+            .order_by(Order.organisation)
+        )
+    )
+
+
+@dataclass
+class ExportTable:
+    """An export as header and rows; a cell is text, or an amount in øre (``int``)."""
+
+    title: str
+    header: list[str]
+    rows: list[list[str | int]]
+
+
+def _participant_table(
+    edition: Edition, organisation: str | None, *, dietary: bool, language: str
+) -> ExportTable:
+    statement = (
+        select(Attendee, Order, TicketType)
+        .join(Attendee.order)
+        .join(Attendee.ticket_type)
+        .where(*_confirmed_attendees(edition.id))
+        .order_by(Order.organisation, Attendee.name, Attendee.id)
+    )
+    if organisation:
+        statement = statement.where(Order.organisation == organisation)
+    if dietary:
+        statement = statement.where(func.trim(Attendee.dietary) != "")
+    rows = [
+        [
+            row.Attendee.name,
+            row.Attendee.dietary,
+            row.Order.organisation,
+            row.Attendee.job_title,
+            row.Attendee.email,
+            row.TicketType.display_name(language),
+            row.Order.reference,
+        ]
+        for row in db.session.execute(statement)
+    ]
+    header = [
+        _("Name"),
+        _("Dietary needs"),
+        _("Organisation"),
+        _("Job title"),
+        _("E-mail"),
+        _("Ticket type"),
+        _("Order reference"),
+    ]
+    title = _("Dietary needs") if dietary else _("Participants")
+    return ExportTable(title=title, header=header, rows=rows)
+
+
+def _unpaid_table(edition: Edition, organisation: str | None) -> ExportTable:
+    credited = dict(
+        db.session.execute(
+            select(Invoice.credited_invoice_id, func.sum(Invoice.total_ore))
+            .where(Invoice.edition_id == edition.id, Invoice.credited_invoice_id.is_not(None))
+            .group_by(Invoice.credited_invoice_id)
+        ).all()
+    )
+    paid = dict(
+        db.session.execute(
+            select(InvoicePayment.invoice_id, func.sum(InvoicePayment.amount_ore))
+            .join(Invoice, InvoicePayment.invoice_id == Invoice.id)
+            .where(Invoice.edition_id == edition.id)
+            .group_by(InvoicePayment.invoice_id)
+        ).all()
+    )
+    statement = (
+        select(Invoice, Order)
+        .join(Order, Invoice.order_id == Order.id)
+        .where(Invoice.edition_id == edition.id, Invoice.kind == DocumentKind.INVOICE)
+        .order_by(Invoice.due_on, Invoice.id)
+    )
+    if organisation:
+        statement = statement.where(Order.organisation == organisation)
+    rows: list[list[str | int]] = []
+    for invoice, order in db.session.execute(statement):
+        due = (
+            invoice.total_ore - int(paid.get(invoice.id) or 0) - int(credited.get(invoice.id) or 0)
+        )
+        if due <= 0:
+            continue
+        rows.append(
+            [
+                invoice.number,
+                invoice.issued_on.isoformat(),
+                invoice.due_on.isoformat() if invoice.due_on else "",
+                order.reference,
+                order.organisation,
+                order.booker_name,
+                order.booker_email,
+                order.booker_phone,
+                invoice.buyer_ean or "",
+                invoice.total_ore,
+                due,
+            ]
+        )
+    header = [
+        _("Invoice"),
+        _("Issued"),
+        _("Due"),
+        _("Order reference"),
+        _("Organisation"),
+        _("Booker"),
+        _("E-mail"),
+        _("Phone"),
+        _("EAN location number"),
+        _("Incl. VAT (kr.)"),
+        _("Outstanding (kr.)"),
+    ]
+    return ExportTable(title=_("Unpaid"), header=header, rows=rows)
+
+
+def export_table(
+    edition: Edition, list_name: str, organisation: str | None = None, *, language: str = "da"
+) -> ExportTable:
+    """One of the registrant exports, filtered to one organisation if given."""
+    kind = ExportList(list_name)
+    organisation = (organisation or "").strip() or None
+    if kind is ExportList.UNPAID:
+        return _unpaid_table(edition, organisation)
+    return _participant_table(
+        edition, organisation, dietary=kind is ExportList.DIETARY, language=language
+    )
+
+
+def export_csv(table: ExportTable) -> str:
+    """An export as CSV for Danish Excel: BOM, semicolons, CRLF, text neutralised."""
+    buffer = io.StringIO()
+    buffer.write(CSV_BOM)
+    writer = csv.writer(buffer, delimiter=CSV_DELIMITER, lineterminator=CSV_LINE_END)
+    writer.writerow(table.header)
+    for row in table.rows:
+        writer.writerow(
+            _kroner_cell(cell) if isinstance(cell, int) else neutralise_cell(cell) for cell in row
+        )
+    return buffer.getvalue()
+
+
+def export_xlsx(table: ExportTable) -> bytes:
+    """An export as an Excel workbook: amounts as numbers in kroner, text as string cells
+    (never formulas, so ``=HYPERLINK(...)`` is shown, not run)."""
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(table.title[:31])
+    sheet.freeze_panes = "A2"
+    for index in range(len(table.header)):
+        sheet.column_dimensions[chr(ord("A") + index)].width = 24
+    bold = Font(bold=True)
+
+    def cell(value: str | int, font: Font | None = None) -> WriteOnlyCell:
+        if isinstance(value, int):
+            written = WriteOnlyCell(sheet, value=Decimal(value).scaleb(-2))
+            written.number_format = "#,##0.00"
+            return written
+        written = WriteOnlyCell(sheet, value=value)
+        written.data_type = "s"
+        if font is not None:
+            written.font = font
+        return written
+
+    sheet.append([cell(title, bold) for title in table.header])
+    for row in table.rows:
+        sheet.append([cell(value) for value in row])
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
 
 
 # --- the exhibition hall: setup ---------------------------------------------------

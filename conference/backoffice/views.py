@@ -9,6 +9,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
+from wtforms.fields.choices import SelectChoice
 
 from conference.auth.models import Role
 from conference.auth.services import roles_required
@@ -16,26 +17,44 @@ from conference.backoffice import services
 from conference.backoffice.forms import (
     AddonForm,
     ApproveForm,
+    AttendeeEditForm,
+    BookerEditForm,
     BookingCancelForm,
     CancelForm,
     CapacityForm,
     DeclineForm,
     DeleteForm,
+    ExportForm,
     HallForm,
     MoveForm,
     PackageForm,
+    PlaceMoveForm,
     RegistrantSearchForm,
+    ResendForm,
+    StaffRegistrationForm,
     StandForm,
     kroner_input,
 )
+from conference.backoffice.services import ExportList
 from conference.core.db import db
-from conference.core.errors import CapacityConflict, DomainError
+from conference.core.errors import CapacityConflict, DomainError, NotEnoughPlaces
 from conference.core.i18n import current_language
 from conference.core.money import format_dkk
 from conference.events.models import Edition
-from conference.events.services import get_edition
+from conference.events.services import (
+    get_edition,
+    public_ticket_types,
+    registration_state,
+    ticket_type_for_code,
+)
 from conference.payments.services import send_pending_refunds
-from conference.registration.services import cancel_attendee, cancel_order
+from conference.registration.forms import MAX_GROUP_SIZE
+from conference.registration.services import (
+    InvalidBooking,
+    cancel_attendee,
+    cancel_order,
+    check_booking,
+)
 from conference.stands import services as stand_services
 from conference.stands.models import BookingMode, StandBookingStatus, StandHall, StandStatus
 
@@ -108,8 +127,66 @@ def registrants(slug: str):
     page = request.args.get("page", 1, type=int)
     result = services.search_registrants(edition, query, page=page, language=current_language())
     return render_template(
-        "backoffice/registrants.html", edition=edition, form=form, query=query, result=result
+        "backoffice/registrants.html",
+        edition=edition,
+        form=form,
+        query=query,
+        result=result,
+        documents=services.orders_by_document(edition, query),
+        export_form=_export_form(edition),
     )
+
+
+def _export_form(edition: Edition) -> ExportForm:
+    form = ExportForm(request.args)
+    form.list.choices = [(item.value, services.export_list_label(item)) for item in ExportList]
+    form.organisation.choices = [("", _("All organisations"))] + [
+        (name, name) for name in services.edition_organisations(edition)
+    ]
+    return form
+
+
+def _export(slug: str, extension: str):
+    edition = get_edition(slug)
+    form = _export_form(edition)
+    # An unknown list or organisation in the address is an error, not another list.
+    if not form.validate() or (form.list.data and form.list.data not in set(ExportList)):
+        abort(404)
+    table = services.export_table(
+        edition,
+        form.list.data or ExportList.PARTICIPANTS.value,
+        form.organisation.data or None,
+        language=current_language(),
+    )
+    name = re.sub(r"[^A-Za-z0-9_-]", "", edition.slug) + "-" + (form.list.data or "participants")
+    headers = {
+        "Content-Disposition": f'attachment; filename="{name}.{extension}"',
+        # Personal data: keep it out of shared caches and the browser cache.
+        "Cache-Control": "no-store",
+    }
+    if extension == "csv":
+        return Response(
+            services.export_csv(table).encode("utf-8"),
+            headers=headers,
+            content_type="text/csv; charset=utf-8",
+        )
+    return Response(
+        services.export_xlsx(table),
+        headers=headers,
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
+
+
+@bp.get("/e/<slug>/registrants/export.csv")
+@roles_required(Role.ORGANISER)
+def registrants_export_csv(slug: str):
+    return _export(slug, "csv")
+
+
+@bp.get("/e/<slug>/registrants/export.xlsx")
+@roles_required(Role.ORGANISER)
+def registrants_export_xlsx(slug: str):
+    return _export(slug, "xlsx")
 
 
 @bp.get("/e/<slug>/registrants.csv")
@@ -131,18 +208,336 @@ def registrants_csv(slug: str):
     )
 
 
-def _render_order(edition: Edition, reference: str, form: CancelForm | None = None, status=200):
+def _edit_form(attendee) -> AttendeeEditForm:
+    return AttendeeEditForm(
+        formdata=None,
+        prefix=f"p{attendee.id}",
+        version=attendee.ticket_version,
+        name=attendee.name,
+        email=attendee.email,
+        job_title=attendee.job_title,
+        dietary=attendee.dietary,
+    )
+
+
+def _move_form(attendee, formdata=False) -> PlaceMoveForm:
+    extra = {} if formdata else {"formdata": None, "version": attendee.ticket_version}
+    form = PlaceMoveForm(prefix=f"m{attendee.id}", **extra)
+    form.ticket_type_id.choices = [
+        (
+            ticket_type.id,
+            f"{ticket_type.display_name(current_language())} · "
+            f"{format_dkk(ticket_type.price_net_ore)} {_('+ VAT')}",
+        )
+        for ticket_type in services.movable_ticket_types(attendee)
+    ]
+    return form
+
+
+def _render_order(
+    edition: Edition,
+    reference: str,
+    form: CancelForm | None = None,
+    status=200,
+    *,
+    edit_form: AttendeeEditForm | None = None,
+    move_form: PlaceMoveForm | None = None,
+    booker_form: BookerEditForm | None = None,
+    open_attendee: int | None = None,
+):
+    """The order page; a form that was refused is shown (open) with its errors."""
     file = services.order_file(edition, reference)
+    order = file.order
+    edit_forms = {a.id: _edit_form(a) for a in order.attendees}
+    move_forms = {a.id: _move_form(a) for a in order.attendees}
+    if open_attendee is not None:
+        if edit_form is not None:
+            edit_forms[open_attendee] = edit_form
+        if move_form is not None:
+            move_forms[open_attendee] = move_form
     return (
         render_template(
             "backoffice/order.html",
             edition=edition,
             file=file,
-            order=file.order,
+            order=order,
             form=form or CancelForm(),
+            edit_forms=edit_forms,
+            move_forms=move_forms,
+            open_edit=open_attendee if edit_form is not None else None,
+            open_move=open_attendee if move_form is not None else None,
+            booker_form=booker_form
+            or BookerEditForm(
+                formdata=None,
+                name=order.booker_name,
+                email=order.booker_email,
+                phone=order.booker_phone,
+            ),
+            booker_open=booker_form is not None,
+            resend_form=ResendForm(),
+            messages=services.order_messages(order),
+            snapshot_notices=services.invoice_snapshot_notices(order, file.documents),
+            mail_kind_label=services.mail_kind_label,
+            mail_status_label=services.mail_status_label,
         ),
         status,
     )
+
+
+def _back_to_order(edition: Edition, order):
+    return redirect(
+        url_for("backoffice.order", slug=edition.slug, reference=order.reference), code=303
+    )
+
+
+def _put_errors(form, errors: dict[str, str]) -> None:
+    for name, message in errors.items():
+        field = getattr(form, name, None)
+        if field is not None:
+            field.errors = [*field.errors, message]
+        else:
+            flash(message, "error")
+
+
+@bp.post("/e/<slug>/orders/<reference>/places/<int:attendee_id>/edit")
+@roles_required(Role.ORGANISER)
+def edit_attendee(slug: str, reference: str, attendee_id: int):
+    edition = get_edition(slug)
+    order = services.order_file(edition, reference).order
+    attendee = services.attendee_of(order, str(attendee_id))
+    form = AttendeeEditForm(prefix=f"p{attendee.id}")
+
+    def refused(status: int):
+        return _render_order(
+            edition, reference, status=status, edit_form=form, open_attendee=attendee.id
+        )
+
+    if not form.validate_on_submit():
+        return refused(422)
+    details = services.PersonDetails(
+        name=form.name.data or "",
+        email=form.email.data or "",
+        job_title=form.job_title.data or "",
+        dietary=form.dietary.data or "",
+    )
+    try:
+        change = services.edit_attendee(
+            attendee, details, expected_version=form.version.data, actor=current_user.actor
+        )
+    except services.InvalidDetails as error:
+        db.session.rollback()
+        _put_errors(form, error.errors)
+        return refused(422)
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return refused(409)
+    db.session.commit()
+    if change:
+        flash(_("The details of %(name)s are saved.", name=attendee.name), "success")
+    else:
+        flash(_("Nothing was changed."), "info")
+    return _back_to_order(edition, order)
+
+
+@bp.post("/e/<slug>/orders/<reference>/booker")
+@roles_required(Role.ORGANISER)
+def edit_booker(slug: str, reference: str):
+    edition = get_edition(slug)
+    order = services.order_file(edition, reference).order
+    form = BookerEditForm()
+    if not form.validate_on_submit():
+        return _render_order(edition, reference, status=422, booker_form=form)
+    contact = services.ContactDetails(
+        name=form.name.data or "", email=form.email.data or "", phone=form.phone.data or ""
+    )
+    try:
+        change = services.edit_booker(order, contact, actor=current_user.actor)
+    except services.InvalidDetails as error:
+        db.session.rollback()
+        _put_errors(form, error.errors)
+        return _render_order(edition, reference, status=422, booker_form=form)
+    db.session.commit()
+    if change:
+        flash(_("The booker's contact details are saved."), "success")
+    else:
+        flash(_("Nothing was changed."), "info")
+    return _back_to_order(edition, order)
+
+
+@bp.post("/e/<slug>/orders/<reference>/places/<int:attendee_id>/move")
+@roles_required(Role.ORGANISER)
+def move_attendee(slug: str, reference: str, attendee_id: int):
+    edition = get_edition(slug)
+    order = services.order_file(edition, reference).order
+    attendee = services.attendee_of(order, str(attendee_id))
+    form = _move_form(attendee, formdata=True)
+
+    def refused(status: int):
+        return _render_order(
+            edition, reference, status=status, move_form=form, open_attendee=attendee.id
+        )
+
+    if not form.validate_on_submit():
+        return refused(422)
+    new_type = next(
+        t for t in services.movable_ticket_types(attendee) if t.id == form.ticket_type_id.data
+    )
+    try:
+        move = services.move_attendee(
+            attendee,
+            new_type,
+            expected_version=form.version.data,
+            actor=current_user.actor,
+            reason=form.reason.data or "",
+        )
+    except DomainError as error:
+        db.session.rollback()
+        if error.field:
+            _put_errors(form, {error.field: error.message})
+        else:
+            flash(error.message, "error")
+        return refused(409)
+    db.session.commit()
+    message = _(
+        "%(name)s now has the ticket type %(type)s; the ticket stays valid.",
+        name=attendee.name,
+        type=new_type.display_name(current_language()),
+    )
+    if move.credit_note is not None:
+        message += " " + _("Credit note %(number)s was issued.", number=move.credit_note.number)
+    if move.invoice is not None:
+        message += " " + _("Invoice %(number)s was issued.", number=move.invoice.number)
+    flash(message + " " + _("The booker has been told."), "success")
+    return _back_to_order(edition, order)
+
+
+def _resend(edition: Edition, reference: str, send, sent: str):
+    """Queue an e-mail again (``send(actor)`` returns the outbox row) and say so;
+    ``sent`` is the message, with %(to)s for the recipient."""
+    order = services.order_file(edition, reference).order
+    if not ResendForm().validate_on_submit():
+        flash(_("The page is out of date. Reload it and try again."), "error")
+        return _render_order(edition, reference, status=422)
+    try:
+        message = send(current_user.actor)
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return _render_order(edition, reference, status=409)
+    to = message.to_address
+    db.session.commit()
+    flash(sent % {"to": to}, "success")
+    return _back_to_order(edition, order)
+
+
+@bp.post("/e/<slug>/orders/<reference>/resend")
+@roles_required(Role.ORGANISER)
+def resend_confirmation(slug: str, reference: str):
+    edition = get_edition(slug)
+    order = services.order_file(edition, reference).order
+    return _resend(
+        edition,
+        reference,
+        lambda actor: services.resend_confirmation(order, actor=actor),
+        _("The confirmation is on its way to %(to)s, with a new link."),
+    )
+
+
+@bp.post("/e/<slug>/orders/<reference>/places/<int:attendee_id>/resend")
+@roles_required(Role.ORGANISER)
+def resend_ticket(slug: str, reference: str, attendee_id: int):
+    edition = get_edition(slug)
+    attendee = services.attendee_of(services.order_file(edition, reference).order, str(attendee_id))
+    return _resend(
+        edition,
+        reference,
+        lambda actor: services.resend_ticket(attendee, actor=actor),
+        _("The ticket is on its way to %(to)s, with a new link."),
+    )
+
+
+# --- registering on someone's behalf ---------------------------------------------------
+
+
+def _staff_form_page(edition: Edition, form: StaffRegistrationForm, status=200, **extra):
+    public_types = public_ticket_types(edition)
+    form.ticket_type_id.choices = [
+        SelectChoice(t.id, t.display_name(current_language())) for t in public_types
+    ]
+    return (
+        render_template(
+            "backoffice/register.html",
+            edition=edition,
+            form=form,
+            public_types=public_types,
+            count=len(form.attendees.entries),
+            max_group_size=min(edition.max_group_size, MAX_GROUP_SIZE),
+            errors=form.error_list(),
+            window=registration_state(edition).value,
+            places_left=services.edition_dashboard(edition).free,
+            **extra,
+        ),
+        status,
+    )
+
+
+def _chosen_ticket_type(edition: Edition, form: StaffRegistrationForm) -> int:
+    """The ticket type asked for: the one an access code unlocks, else the chosen one."""
+    code = (form.access_code.data or "").strip()
+    if code:
+        unlocked = ticket_type_for_code(edition, code)
+        return unlocked.id if unlocked is not None else 0
+    if form.ticket_type_id.data:
+        return form.ticket_type_id.data
+    public_types = public_ticket_types(edition)
+    return public_types[0].id if len(public_types) == 1 else 0
+
+
+@bp.route("/e/<slug>/register", methods=["GET", "POST"])
+@roles_required(Role.ORGANISER)
+def register_on_behalf(slug: str):
+    edition = get_edition(slug, with_ticket_types=True)
+    form = StaffRegistrationForm()
+    if request.method == "GET":
+        form.resize(request.args.get("n", 1, type=int))
+        public_types = public_ticket_types(edition)
+        if public_types:
+            form.ticket_type_id.data = public_types[0].id
+        return _staff_form_page(edition, form)
+    rows = len(form.attendees.entries)
+    wanted = max(1, min(form.attendee_count.data or rows, edition.max_group_size))
+    if request.form.get("action") == "count" or wanted != rows:
+        form.resize(wanted)
+        return _staff_form_page(edition, form)
+    valid = form.validate()
+    details = form.to_details(_chosen_ticket_type(edition, form), form.language.data or "da")
+    if not valid:
+        form.add_errors(check_booking(edition, details))
+        return _staff_form_page(edition, form, 422)
+    try:
+        placed = services.register_on_behalf(
+            edition, details, actor=current_user.actor, channel=form.channel.data
+        )
+    except InvalidBooking as error:
+        db.session.rollback()
+        form.add_errors(error.errors)
+        return _staff_form_page(edition, form, 422)
+    except NotEnoughPlaces as error:
+        db.session.rollback()
+        form.form_errors.append(error.message)
+        return _staff_form_page(edition, form, 409)
+    reference = placed.order.reference
+    db.session.commit()
+    flash(
+        _(
+            "Order %(reference)s is registered. The booker gets the confirmation and each "
+            "participant a ticket by e-mail.",
+            reference=reference,
+        ),
+        "success",
+    )
+    return redirect(url_for("backoffice.order", slug=edition.slug, reference=reference), 303)
 
 
 @bp.get("/e/<slug>/orders/<reference>")
@@ -185,10 +580,10 @@ def cancel(slug: str, reference: str):
     message = ngettext(
         "%(num)d place was cancelled.", "%(num)d places were cancelled.", len(result.attendees)
     )
-    if result.credit_note is not None:
+    for credit_note in result.credit_notes:
         message += " " + _(
             "Credit note %(number)s was issued and sent to the booker.",
-            number=result.credit_note.number,
+            number=credit_note.number,
         )
     if refunds is not None and refunds.failed:
         # Recorded, and retried by the worker with the same idempotency key.

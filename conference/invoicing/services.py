@@ -493,6 +493,34 @@ def credited_total(invoice: Invoice) -> int:
     return sum(notes)
 
 
+def issue_place_invoice(
+    order: Order, attendees: list[Attendee], *, now: datetime | None = None, actor: str
+) -> Invoice:
+    """An invoice of its own for some places of an order, at their prices now.
+
+    For a place an organiser moved to a ticket type at another price: the old
+    place is credited on the order's invoice and the new one billed here, so no
+    issued document is ever changed. The caller points the places at it
+    (``Attendee.invoice_id``).
+    """
+    invoice = _new_document(
+        DocumentKind.INVOICE,
+        Buyer.of_order(order),
+        order_lines(order, attendees),
+        now=now or utcnow(),
+        note=_participants_note(order, attendees),
+    )
+    write_audit(actor, "invoice.issued", "invoice", invoice.id, number=invoice.number)
+    return invoice
+
+
+def place_invoice(attendee: Attendee) -> Invoice | None:
+    """The invoice billing a place: its own (after a move), else its order's, if any."""
+    if attendee.invoice_id is not None:
+        return db.session.get(Invoice, attendee.invoice_id)
+    return invoice_for_order(attendee.order)
+
+
 def invoice_filename(invoice: Invoice, extension: str = "pdf") -> str:
     """ "Faktura-2027-00001.pdf", "Credit-note-K2027-00001.xml": in the document's language.
 
@@ -505,8 +533,13 @@ def invoice_filename(invoice: Invoice, extension: str = "pdf") -> str:
 
 def invoice_for_order(order: Order) -> Invoice | None:
     """The order's invoice (not its credit notes), if one was issued."""
+    # The first: later invoices of an order bill single places an organiser moved
+    # to another price (see issue_place_invoice).
     return db.session.scalar(
-        select(Invoice).where(Invoice.order_id == order.id, Invoice.kind == DocumentKind.INVOICE)
+        select(Invoice)
+        .where(Invoice.order_id == order.id, Invoice.kind == DocumentKind.INVOICE)
+        .order_by(Invoice.id)
+        .limit(1)
     )
 
 

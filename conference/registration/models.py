@@ -133,6 +133,10 @@ class Attendee(db.Model):
     #: Set once, by a conditional write, when the holder is checked in at the door.
     checked_in_at: Mapped[datetime | None] = mapped_column(DateTime)
     checked_in_by: Mapped[str | None] = mapped_column(String(80))
+    #: The invoice billing this place when it is not the order's own: an organiser
+    #: moved it to a ticket type at another price (credit note, then an invoice of
+    #: its own). None: the order's invoice, if it has one.
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id"))
 
     order: Mapped[Order] = relationship(back_populates="attendees")
     ticket_type: Mapped[TicketType] = relationship()

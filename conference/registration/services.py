@@ -47,11 +47,11 @@ from conference.invoicing.services import (
     credit_lines,
     draft_invoice,
     invoice_filename,
-    invoice_for_order,
     issue_credit_note,
     issue_drafted_invoice,
     issue_invoice,
     local_date_of,
+    place_invoice,
     record_payment,
 )
 from conference.mail.models import OutboxMessage
@@ -336,10 +336,14 @@ def registration_glance(slug: str, *, max_age: float = 0.0) -> RegistrationGlanc
 
 
 def _admissible_ticket_type(
-    edition: Edition, details: BookingDetails, now: datetime | None
+    edition: Edition, details: BookingDetails, now: datetime | None, *, any_time: bool = False
 ) -> TicketType:
-    """The ticket type of a booking that may be made now; raises the refusal otherwise."""
-    if registration_state(edition, now) is not RegistrationState.OPEN:
+    """The ticket type of a booking that may be made now; raises the refusal otherwise.
+
+    ``any_time``: an organiser registering on someone's behalf, before the public
+    opening or after the closing.
+    """
+    if not any_time and registration_state(edition, now) is not RegistrationState.OPEN:
         raise RegistrationClosed(_("Registration is not open."))
     errors = check_booking(edition, details)
     if errors:
@@ -354,6 +358,7 @@ def place_order(
     now: datetime | None = None,
     actor: str = "booker",
     free_seen: int | None = None,
+    any_time: bool = False,
 ) -> PlacedOrder:
     """Claim places for the whole group and write a binding order.
 
@@ -366,8 +371,10 @@ def place_order(
     free places in all the edition's quotas as the caller has just read them
     (``registration_glance``); enough of them spares the
     early read, which only ever refuses (the claim alone decides).
+    ``any_time``: staff registering on someone's behalf outside the public
+    registration window; the places are claimed the same way.
     """
-    ticket_type = _admissible_ticket_type(edition, details, now)
+    ticket_type = _admissible_ticket_type(edition, details, now, any_time=any_time)
     count = len(details.attendees)
     # Once the places are gone most posts of a rush ask for what is not there:
     # refuse those from a plain read, without queueing for the quota row's lock.
@@ -1142,6 +1149,9 @@ class Cancellation:
     attendees: list[Attendee]
     credit_note: Invoice | None
     refund_ore: int
+    #: Every credit note issued, the first being ``credit_note``: more than one when
+    #: a cancelled place had been moved to another price (it has its own invoice).
+    credit_notes: list[Invoice] = field(default_factory=list)
 
 
 def cancel_order(order: Order, *, actor: str, reason: str = "") -> Cancellation:
@@ -1237,28 +1247,38 @@ def _cancel(
         set_committed_value(attendee, "status", AttendeeStatus.CANCELLED)
     if not remaining:
         order.status = OrderStatus.CANCELLED
-    release_places(attendees[0].ticket_type.quota_id, len(attendees))
+    # By quota: an organiser may have moved a place to a ticket type of another quota.
+    freed: dict[int, int] = {}
+    for attendee in attendees:
+        freed[attendee.ticket_type.quota_id] = freed.get(attendee.ticket_type.quota_id, 0) + 1
+    for quota_id in sorted(freed):
+        release_places(quota_id, freed[quota_id])
     db.session.flush()
 
-    credit_note = None
+    credit_notes = []
     refund_ore = 0
-    invoice = invoice_for_order(order)
-    if invoice is not None:
+    # Mostly one invoice; a place an organiser moved to another price has its own.
+    still_billed = {invoice.id for invoice, _places in _places_by_invoice(remaining)}
+    for invoice, billed in _places_by_invoice(attendees):
         credit_note = issue_credit_note(
             invoice,
-            credit_lines(invoice, order, attendees, whole=not remaining),
+            credit_lines(invoice, order, billed, whole=invoice.id not in still_billed),
             order=order,
             reason=reason,
             actor=actor,
         )
+        credit_notes.append(credit_note)
         if (
             order.payment_method == PaymentMethod.CARD
             and order.payment_status == PaymentStatus.PAID
         ):
             from conference.payments.services import request_refund
 
-            refund_ore = credit_note.total_ore
-            request_refund(order, refund_ore, reason="cancelled", credit_note=credit_note)
+            refund_ore += credit_note.total_ore
+            request_refund(
+                order, credit_note.total_ore, reason="cancelled", credit_note=credit_note
+            )
+    credit_note = credit_notes[0] if credit_notes else None
     record_audit(
         actor,
         "order.cancelled" if not remaining else "attendee.cancelled",
@@ -1268,26 +1288,40 @@ def _cancel(
         attendees=[a.id for a in attendees],
         reason=reason,
         credit_note=credit_note.number if credit_note else None,
+        **(
+            {"credit_notes": [note.number for note in credit_notes]}
+            if len(credit_notes) > 1
+            else {}
+        ),
     )
-    _queue_cancellation_mails(order, attendees, credit_note, refund_ore, reason)
+    _queue_cancellation_mails(order, attendees, credit_notes, refund_ore, reason)
     from conference.transfers.services import close_requests
 
     close_requests([a.id for a in attendees], because="place_cancelled")
     db.session.flush()
     offer_free_places(order.edition)
-    return Cancellation(order, attendees, credit_note, refund_ore)
+    return Cancellation(order, attendees, credit_note, refund_ore, credit_notes)
+
+
+def _places_by_invoice(attendees: list[Attendee]) -> list[tuple[Invoice, list[Attendee]]]:
+    """The places that were sold (a price above 0), grouped by the invoice billing them."""
+    groups: dict[int, tuple[Invoice, list[Attendee]]] = {}
+    for attendee in attendees:
+        invoice = place_invoice(attendee) if attendee.unit_price_net_ore else None
+        if invoice is not None:
+            groups.setdefault(invoice.id, (invoice, []))[1].append(attendee)
+    return list(groups.values())
 
 
 def _queue_cancellation_mails(
     order: Order,
     attendees: list[Attendee],
-    credit_note: Invoice | None,
+    credit_notes: list[Invoice],
     refund_ore: int,
     reason: str,
 ) -> None:
-    attachments = []
-    if credit_note is not None:
-        attachments = [invoice_attachment(credit_note.id, invoice_filename(credit_note))]
+    credit_note = credit_notes[0] if credit_notes else None
+    attachments = [invoice_attachment(note.id, invoice_filename(note)) for note in credit_notes]
     message = queue_mail(
         "order_cancelled",
         order.booker_email,
@@ -1298,6 +1332,7 @@ def _queue_cancellation_mails(
         edition=order.edition,
         cancelled=attendees,
         credit_note=credit_note,
+        credit_notes=credit_notes,
         refund_ore=refund_ore,
         reason=reason,
     )
