@@ -346,20 +346,24 @@ def _erase_outbox(edition: Edition, orders, addresses: set[str]) -> int:
     """Blank the outbox messages about the edition's orders, and those sent to its people.
 
     A message is the edition's if it names one of its orders, or if it names no
-    order, went to one of its addresses and was written before the edition
-    ended (waiting-list and stand mails): a later one to the same person may
-    belong to the next edition.
+    order (waiting-list and stand mails), went to one of its addresses and is
+    about this edition: rendered with its name, or to be rendered with it. The
+    same person's mail about another edition is left alone.
     """
     belongs = OutboxMessage.order_id.in_(orders)
     if addresses:
-        candidates = db.session.execute(
-            select(OutboxMessage.id, OutboxMessage.to_address).where(
-                OutboxMessage.order_id.is_(None),
-                OutboxMessage.created_at <= edition.ends_at,
-                OutboxMessage.to_address != "",
+        names = {name for name in (edition.name, edition.name_en) if name}
+        candidates = db.session.scalars(
+            select(OutboxMessage).where(
+                OutboxMessage.order_id.is_(None), OutboxMessage.to_address != ""
             )
         )
-        by_address = [ident for ident, to in candidates if (to or "").strip().lower() in addresses]
+        by_address = [
+            message.id
+            for message in candidates
+            if (message.to_address or "").strip().lower() in addresses
+            and _is_about(message, edition.id, names)
+        ]
         if by_address:
             belongs = belongs | OutboxMessage.id.in_(by_address)
     mine = (OutboxMessage.to_address != "") | OutboxMessage.context.is_not(None)
@@ -382,6 +386,24 @@ def _erase_outbox(edition: Edition, orders, addresses: set[str]) -> int:
             last_error=None,
         )
     )
+
+
+def _is_about(message: OutboxMessage, edition_id: int, names: set[str]) -> bool:
+    if message.context is not None:
+        return {"$edition": edition_id} in _nested_values(message.context)
+    text = f"{message.subject or ''}\n{message.body_text or ''}\n{message.body_html or ''}"
+    return any(name in text for name in names)
+
+
+def _nested_values(value) -> list:
+    found = [value]
+    if isinstance(value, dict):
+        for item in value.values():
+            found.extend(_nested_values(item))
+    elif isinstance(value, list):
+        for item in value:
+            found.extend(_nested_values(item))
+    return found
 
 
 def _edition_objects(edition: Edition) -> dict[str, set[int]]:
