@@ -266,3 +266,53 @@ def test_old_links_stop_working_and_say_so(client, edition, past):
         assert "the personal data of its registrations was erased" in page, url
         assert response.headers["Cache-Control"] == "no-store"
     assert client.get("/m/" + "x" * 43).status_code == 404
+
+
+def test_another_edition_with_the_same_people_is_left_alone(edition, past):
+    from conference.events.commands import create_demo_edition
+    from conference.registration.services import join_waiting_list, place_order
+    from tests.conftest import booking_details
+
+    now = past.placed.order.created_at
+    next_year = create_demo_edition(edition.starts_at.year + 2, capacity=1, slug="traef-next")
+    next_year.name = "Næste træf"
+    next_year.name_en = "Next meeting"
+    next_year.registration_opens_at = now.replace(year=now.year - 1)
+    db.session.commit()
+    # The same booker registers again, and someone from the old waiting list queues again.
+    kept = place_order(next_year, booking_details(next_year, 1))
+    db.session.commit()
+    join_waiting_list(
+        next_year,
+        booking_details(next_year, 1, booker_name="Wanda Venter", booker_email="wanda@vejle.dk"),
+    )
+    db.session.commit()
+    erase_edition(edition, actor="system")
+    db.session.commit()
+    order = db.session.get(Order, kept.order.id)
+    assert order.booker_email == "hanne@aarhus.dk"
+    assert [a.name for a in order.attendees] == ["Kollega 1"]
+    entry = db.session.scalar(
+        select(WaitingListEntry).where(WaitingListEntry.edition_id == next_year.id)
+    )
+    assert entry.booker_email == "wanda@vejle.dk"
+    next_year_mails = [m for m in _all(OutboxMessage) if m.order_id == kept.order.id]
+    assert next_year_mails
+    assert all(m.to_address and m.status == OutboxStatus.PENDING for m in next_year_mails)
+    old_queue, new_queue = [m for m in _all(OutboxMessage) if m.kind == "waiting_list_joined"]
+    assert old_queue.to_address == "" and old_queue.body_text == ""
+    assert new_queue.to_address == "wanda@vejle.dk" and new_queue.status == OutboxStatus.PENDING
+    assert "Næste træf" in new_queue.subject
+
+
+def test_no_one_can_be_written_to_after_erasure(client, edition, past):
+    from conference.communication.services import Audience, MessageText, send_message
+
+    erase_edition(edition, actor="system")
+    db.session.commit()
+    try:
+        send_message(edition, Audience(), MessageText("Emne", "Tekst"), actor="staff:1")
+    except DomainError:
+        pass
+    else:
+        raise AssertionError("wrote to an erased edition")
