@@ -92,3 +92,5 @@ def test_the_download_is_rate_limited_like_the_manage_page(database_url, edition
     client = app.test_client()
     url = f"/m/{filled.placed.booker_token}/my-data.json"
     assert [client.get(url).status_code for _ in range(3)] == [200, 200, 429]
+    with app.app_context():
+        db.engine.dispose()  # this app's own pool: give its connections back now
