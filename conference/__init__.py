@@ -72,11 +72,13 @@ def _init_payments(app: Flask) -> None:
 def _register_models() -> None:
     # Import every area's models so Alembic and relationships see all tables.
     from conference.auth import models as _auth  # noqa: F401
+    from conference.communication import models as _communication  # noqa: F401
     from conference.core import models as _core  # noqa: F401
     from conference.events import models as _events  # noqa: F401
     from conference.invoicing import models as _invoicing  # noqa: F401
     from conference.mail import models as _mail  # noqa: F401
     from conference.payments import models as _payments  # noqa: F401
+    from conference.privacy import models as _privacy  # noqa: F401
     from conference.registration import models as _registration  # noqa: F401
     from conference.stands import models as _stands  # noqa: F401
     from conference.transfers import models as _transfers  # noqa: F401
@@ -108,10 +110,12 @@ def _register_blueprints(app: Flask) -> None:
     from conference.auth.views import bp as auth_bp
     from conference.backoffice.views import bp as backoffice_bp
     from conference.checkin.views import bp as checkin_bp
+    from conference.communication.views import bp as communication_bp
     from conference.events.views import bp as events_bp
     from conference.invoicing.views import bp as invoicing_bp
     from conference.mail.views import bp as mail_bp
     from conference.payments.views import bp as payments_bp
+    from conference.privacy.views import bp as privacy_bp
     from conference.registration.views import bp as registration_bp
     from conference.stands.views import bp as stands_bp
     from conference.transfers.views import bp as transfers_bp
@@ -128,6 +132,8 @@ def _register_blueprints(app: Flask) -> None:
         checkin_bp,
         stands_bp,
         audit_bp,
+        communication_bp,
+        privacy_bp,
     ):
         app.register_blueprint(blueprint)
 
@@ -137,9 +143,10 @@ def _register_commands(app: Flask) -> None:
     from conference.events.commands import demo_cli
     from conference.mail.commands import outbox_cli
     from conference.payments.commands import payments_cli
+    from conference.privacy.commands import privacy_cli
     from conference.registration.commands import registration_cli
 
-    for group in (users_cli, outbox_cli, demo_cli, registration_cli, payments_cli):
+    for group in (users_cli, outbox_cli, demo_cli, registration_cli, payments_cli, privacy_cli):
         app.cli.add_command(group)
 
 
@@ -171,6 +178,12 @@ def _register_error_pages(app: Flask) -> None:
 
     def not_found(error):
         db.session.rollback()
+        # A manage or offer link of an edition whose personal data was erased says so.
+        from conference.privacy.views import erased_link_page
+
+        erased = erased_link_page()
+        if erased is not None:
+            return erased
         return error_page(404)(error)
 
     app.register_error_handler(NotFound, not_found)

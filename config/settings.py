@@ -103,6 +103,9 @@ class Config:
     # code from many addresses still gets this many tries.
     SECOND_FACTOR_RATE_LIMIT = os.environ.get("SECOND_FACTOR_RATE_LIMIT", "5 per minute")
     MANAGE_RATE_LIMIT = os.environ.get("MANAGE_RATE_LIMIT", "120 per minute")
+    # Days after an edition ends before its personal data is erased at the latest
+    # (the privacy page says so; `flask privacy erase` does it).
+    PRIVACY_RETENTION_DAYS = _env_int("PRIVACY_RETENTION_DAYS", 90)
     # Number of proxies in front of the app that set X-Forwarded-For.
     PROXY_COUNT = _env_int("PROXY_COUNT", 0)
 

@@ -1,0 +1,1 @@
+"""Organisers writing to the attendees of an edition through the outbox."""
