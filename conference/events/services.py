@@ -21,8 +21,8 @@ from sqlalchemy.orm import joinedload
 
 from conference.core.db import db, utcnow
 from conference.core.errors import CapacityConflict, DomainError, NotFound
-from conference.core.services import record_audit
 from conference.core.money import gross_of
+from conference.core.services import record_audit
 from conference.events.models import AccessCode, Edition, Quota, TicketType
 
 logger = logging.getLogger(__name__)
