@@ -133,10 +133,9 @@ def test_used_up_code_is_refused_clearly_and_nothing_is_written(client, edition,
 
 
 def test_group_larger_than_the_uses_left_is_refused(client, edition, partner_code):
-    client.get("/?lang=en")
     page = _register(client, edition, 4, access_code="PARTNER27").get_data(as_text=True)
-    assert _field_error(page, "access_code") == (
-        "This access code can be used for only 3 more places."
+    assert (
+        _field_error(page, "access_code") == "Denne adgangskode kan kun bruges til 3 pladser mere."
     )
     assert _count(Order) == 0
 
