@@ -11,6 +11,8 @@ Create Date: 2026-12-01 12:40:00.000000
 
 """
 
+from contextlib import contextmanager
+
 from alembic import op
 import sqlalchemy as sa
 
@@ -20,6 +22,28 @@ revision = "0007"
 down_revision = "0005"
 branch_labels = None
 depends_on = None
+
+
+@contextmanager
+def _rebuilding_referenced_table():
+    """SQLite rebuilds ticket_type (copy, drop, rename) to drop a column, and dropping
+    it would break the references attendees and access codes hold to it. SQLite's
+    advice: switch foreign keys off for the rebuild (possible only between
+    transactions), check them after, switch them on again. PostgreSQL alters in place."""
+    bind = op.get_bind()
+    if bind.dialect.name != "sqlite":
+        yield
+        return
+    bind.exec_driver_sql("COMMIT")
+    bind.exec_driver_sql("PRAGMA foreign_keys = OFF")
+    bind.exec_driver_sql("BEGIN IMMEDIATE")
+    yield
+    broken = bind.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise RuntimeError(f"foreign keys broken by the rebuild: {broken}")
+    bind.exec_driver_sql("COMMIT")
+    bind.exec_driver_sql("PRAGMA foreign_keys = ON")
+    bind.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def upgrade():
@@ -74,19 +98,25 @@ def upgrade():
         """
     )
 
-    with op.batch_alter_table("ticket_type", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("early_bird_price_net_ore", sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column("early_bird_until", sa.Date(), nullable=True))
-        batch_op.drop_constraint("uq_ticket_type_code", type_="unique")
-        batch_op.drop_column("access_code")
+    with _rebuilding_referenced_table():
+        with op.batch_alter_table("ticket_type", schema=None) as batch_op:
+            batch_op.add_column(
+                sa.Column("early_bird_price_net_ore", sa.Integer(), nullable=True)
+            )
+            batch_op.add_column(sa.Column("early_bird_until", sa.Date(), nullable=True))
+            batch_op.drop_constraint("uq_ticket_type_code", type_="unique")
+            batch_op.drop_column("access_code")
 
 
 def downgrade():
-    with op.batch_alter_table("ticket_type", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("access_code", sa.String(length=60), nullable=True))
-        batch_op.create_unique_constraint("uq_ticket_type_code", ["edition_id", "access_code"])
-        batch_op.drop_column("early_bird_until")
-        batch_op.drop_column("early_bird_price_net_ore")
+    with _rebuilding_referenced_table():
+        with op.batch_alter_table("ticket_type", schema=None) as batch_op:
+            batch_op.add_column(sa.Column("access_code", sa.String(length=60), nullable=True))
+            batch_op.create_unique_constraint(
+                "uq_ticket_type_code", ["edition_id", "access_code"]
+            )
+            batch_op.drop_column("early_bird_until")
+            batch_op.drop_column("early_bird_price_net_ore")
 
     # The first code of each ticket type goes back on the type; the others are lost.
     op.execute(
