@@ -289,9 +289,11 @@ def column_chart(points: list[tuple[str, int]]) -> Chart:
                 height=round(height, 2),
             )
         )
+    # Guide lines at whole numbers: top is 1, 2 or 5 times a power of ten.
+    parts = top if top <= 5 else 5
     ticks = [
-        (top * part // 4, round(CHART_TOP + plot_height - plot_height * part / 4, 2))
-        for part in range(5)
+        (top * part // parts, round(CHART_TOP + plot_height - plot_height * part / parts, 2))
+        for part in range(parts + 1)
     ]
     return Chart(bars=bars, width=CHART_WIDTH, height=CHART_HEIGHT, max_value=top, ticks=ticks)
 

@@ -176,7 +176,8 @@ def test_column_chart_scales_to_a_round_top():
     assert chart.max_value == 10
     heights = [bar.height for bar in chart.bars]
     assert heights[2] == 0 and heights[1] == pytest.approx(heights[0] * 7 / 3, abs=0.05)
-    assert [value for value, _y in chart.ticks] == [0, 2, 5, 7, 10]
+    assert [value for value, _y in chart.ticks] == [0, 2, 4, 6, 8, 10]
+    assert [v for v, _y in column_chart([("a", 2)]).ticks] == [0, 1, 2]
 
 
 def test_empty_dashboard_has_no_chart_bars(organiser, edition):
