@@ -150,7 +150,9 @@ class _FormPage:
         total = price = None
         if ticket_type is not None:
             code = find_access_code(self.edition, self.form.access_code.data)
-            price = ticket_price(ticket_type, code if code in ticket_type.access_codes else None)
+            if code is not None and code.ticket_type_id != ticket_type.id:
+                code = None
+            price = ticket_price(ticket_type, code)
             total = Amounts.of_net(price.net_ore * count, ticket_type.vat_percent)
         if self.not_enough is not None:
             left = self.not_enough.places_left
