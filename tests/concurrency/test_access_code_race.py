@@ -76,7 +76,7 @@ def test_eight_bookers_race_for_the_last_use_of_a_code(app, race_app, edition):
     refusals = [o.value for o in outcomes if o.value[0] == "refused"]
     assert len(orders) == 1 and len(refusals) == BOOKERS - 1
     for _, errors in refusals:
-        assert errors == {"access_code": "This access code has been used up."}
+        assert errors == {"access_code": "Denne adgangskode er brugt op."}
     code = db.session.get(AccessCode, code_id)
     assert code.used == 3
     # Nothing of the losers was written.
