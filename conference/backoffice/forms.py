@@ -11,6 +11,7 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
+    DateField,
     DateTimeLocalField,
     HiddenField,
     IntegerField,
@@ -465,3 +466,115 @@ class BookingCancelForm(FlaskForm):
         _l("Yes, cancel the booking. A credit note is issued and cannot be undone."),
         validators=[DataRequired(_l("Tick the box to confirm the cancellation."))],
     )
+
+
+# --- editions and ticket types ------------------------------------------------------
+
+
+class OptionalKronerField(KronerField):
+    """A price in kroner that may be left empty; ``ore`` is then None."""
+
+    @property
+    def ore(self) -> int | None:
+        return parse_kroner(self.data) if self.data else None
+
+    def pre_validate(self, form) -> None:
+        if self.data:
+            super().pre_validate(form)
+
+
+class EditionCopyForm(FlaskForm):
+    """A new edition made from an existing one: its name, address and first day."""
+
+    name = StringField(
+        _l("Name (Danish)"),
+        [InputRequired(REQUIRED), Length(max=200, message=TOO_LONG)],
+        filters=[_strip],
+    )
+    name_en = StringField(
+        _l("Name (English)"), [Optional(), Length(max=200, message=TOO_LONG)], filters=[_strip]
+    )
+    slug = StringField(
+        _l("Address (slug)"),
+        [InputRequired(REQUIRED), Length(max=60, message=TOO_LONG)],
+        filters=[_strip],
+        render_kw={"autocomplete": "off", "spellcheck": "false"},
+    )
+    starts_on = DateField(
+        _l("Day of the event"),
+        validators=[InputRequired(_l("Enter the day of the event."))],
+    )
+
+
+class TicketTypeForm(FlaskForm):
+    name = StringField(
+        _l("Name (Danish)"),
+        [InputRequired(REQUIRED), Length(max=200, message=TOO_LONG)],
+        filters=[_strip],
+    )
+    name_en = StringField(
+        _l("Name (English)"), [Optional(), Length(max=200, message=TOO_LONG)], filters=[_strip]
+    )
+    price = KronerField(_l("Price without VAT (kr.)"))
+    is_public = BooleanField(_l("Shown to the public (otherwise only with an access code)"))
+    sort_order = IntegerField(
+        _l("Sort order"),
+        [
+            InputRequired(_l("Enter a number.")),
+            NumberRange(min=0, max=1000, message=_l("Enter a number from %(min)d to %(max)d.")),
+        ],
+        render_kw={"inputmode": "numeric"},
+    )
+    early_bird_price = OptionalKronerField(_l("Early-bird price without VAT (kr.)"))
+    early_bird_until = DateField(_l("Early-bird price until (last day)"), validators=[Optional()])
+
+
+CODE_PRICING_FREE = "free"
+CODE_PRICING_DISCOUNT = "discount"
+CODE_PRICING_NORMAL = "normal"
+
+
+class AccessCodeForm(FlaskForm):
+    code = StringField(
+        _l("Code"),
+        [InputRequired(REQUIRED), Length(max=60, message=TOO_LONG)],
+        filters=[_strip],
+        render_kw={"autocomplete": "off", "spellcheck": "false"},
+    )
+    ticket_type_id = SelectField(
+        _l("Ticket type it unlocks"),
+        coerce=int,
+        validators=[InputRequired(_l("Choose a ticket type."))],
+    )
+    pricing = RadioField(
+        _l("Price with the code"),
+        choices=[
+            SelectChoice(CODE_PRICING_FREE, _l("Free")),
+            SelectChoice(CODE_PRICING_DISCOUNT, _l("A reduced price")),
+            SelectChoice(CODE_PRICING_NORMAL, _l("The ticket type's price")),
+        ],
+        validators=[InputRequired(_l("Choose the price with the code."))],
+    )
+    price = OptionalKronerField(_l("Reduced price without VAT (kr.)"))
+    max_uses = IntegerField(
+        _l("Number of uses (places)"),
+        [InputRequired(_l("Enter the number of uses."))],
+        render_kw={"inputmode": "numeric"},
+    )
+    note = StringField(
+        _l("Note (who it is for)"),
+        [Optional(), Length(max=200, message=TOO_LONG)],
+        filters=[_strip],
+    )
+
+    def validate_price(self, field) -> None:
+        if self.pricing.data == CODE_PRICING_DISCOUNT and not field.data:
+            raise ValidationError(_l("Enter the reduced price."))
+
+    @property
+    def price_ore(self) -> int | None:
+        if self.pricing.data == CODE_PRICING_FREE:
+            return 0
+        if self.pricing.data == CODE_PRICING_DISCOUNT:
+            return self.price.ore
+        return None

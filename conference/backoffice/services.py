@@ -11,10 +11,11 @@ import csv
 import enum
 import io
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from types import SimpleNamespace
 
+from babel.dates import format_date as babel_format_date
 from babel.numbers import format_decimal
 from flask_babel import gettext as _
 from flask_babel import ngettext, to_user_timezone
@@ -24,7 +25,7 @@ from openpyxl.styles import Font
 from PIL import Image
 from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import aliased, selectinload
 
 from conference.checkin.services import ticket_pdf_attachment
 from conference.core.db import db
@@ -41,6 +42,7 @@ from conference.events.services import (
     calendar_attachment,
     change_capacity,
     claim_places,
+    copenhagen_date,
     main_quota,
     release_places,
 )
@@ -189,6 +191,240 @@ def edition_dashboard(edition: Edition) -> Dashboard:
             TicketTypeCount(ticket_type=t, places=int(counts.get(t.id, 0)))
             for t in edition.ticket_types
         ],
+    )
+
+
+@dataclass(frozen=True)
+class Revenue:
+    """An edition's sales by invoice (tickets and stands), without and with VAT.
+
+    ``invoiced``: invoices less credit notes. ``paid``: payments recorded against
+    the invoices. ``outstanding``: what the buyers still owe (no invoice below
+    zero). The part without VAT of a payment is its invoice's share of it.
+    """
+
+    invoiced: Amounts
+    paid: Amounts
+    outstanding: Amounts
+
+
+def _net_share(gross_part: int, net: int, gross: int) -> int:
+    """The part without VAT of ``gross_part`` of a document whose totals are net/gross."""
+    if gross <= 0:
+        return 0
+    return (gross_part * net * 2 + gross) // (gross * 2)
+
+
+def edition_revenue(edition: Edition) -> Revenue:
+    """Invoiced, paid and outstanding for the edition, live from its documents."""
+    credit_note = aliased(Invoice)
+    paid = (
+        select(func.coalesce(func.sum(InvoicePayment.amount_ore), 0))
+        .where(InvoicePayment.invoice_id == Invoice.id)
+        .correlate(Invoice)
+        .scalar_subquery()
+    )
+    credited_net = (
+        select(func.coalesce(func.sum(credit_note.net_ore), 0))
+        .where(credit_note.credited_invoice_id == Invoice.id)
+        .correlate(Invoice)
+        .scalar_subquery()
+    )
+    credited_total = (
+        select(func.coalesce(func.sum(credit_note.total_ore), 0))
+        .where(credit_note.credited_invoice_id == Invoice.id)
+        .correlate(Invoice)
+        .scalar_subquery()
+    )
+    rows = db.session.execute(
+        select(Invoice.net_ore, Invoice.total_ore, paid, credited_net, credited_total).where(
+            Invoice.edition_id == edition.id, Invoice.kind == DocumentKind.INVOICE
+        )
+    ).all()
+    invoiced_net = invoiced_gross = paid_net = paid_gross = due_net = due_gross = 0
+    for net, total, paid_ore, credit_net, credit_total in rows:
+        net_left, gross_left = net - credit_net, total - credit_total
+        invoiced_net += net_left
+        invoiced_gross += gross_left
+        paid_gross += paid_ore
+        paid_net += _net_share(paid_ore, net, total)
+        due = max(gross_left - paid_ore, 0)
+        due_gross += due
+        due_net += _net_share(due, net_left, gross_left)
+    return Revenue(
+        invoiced=Amounts(invoiced_net, invoiced_gross - invoiced_net),
+        paid=Amounts(paid_net, paid_gross - paid_net),
+        outstanding=Amounts(due_net, due_gross - due_net),
+    )
+
+
+@dataclass(frozen=True)
+class ChartBar:
+    """One bar of a chart, with its place on the drawing (SVG user units)."""
+
+    label: str
+    value: int
+    x: float
+    y: float
+    width: float
+    height: float
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A bar chart drawn by the template as inline SVG; ``bars`` carry the numbers too."""
+
+    bars: list[ChartBar]
+    width: int
+    height: int
+    max_value: int
+    #: Values of the horizontal guide lines, with their height on the drawing.
+    ticks: list[tuple[int, float]]
+
+    @property
+    def total(self) -> int:
+        return sum(bar.value for bar in self.bars)
+
+
+def _nice_ceiling(value: int) -> int:
+    """The smallest of 1, 2, 5, 10, 20, 50, ... that is at least ``value``."""
+    step = 1
+    while True:
+        for factor in (1, 2, 5):
+            if step * factor >= value:
+                return step * factor
+        step *= 10
+
+
+CHART_WIDTH = 720
+CHART_HEIGHT = 240
+CHART_LEFT = 44
+CHART_BOTTOM = 28
+CHART_TOP = 10
+
+
+def column_chart(points: list[tuple[str, int]]) -> Chart:
+    """Vertical bars, one a point (e.g. a day), scaled to the largest value."""
+    top = _nice_ceiling(max([value for _label, value in points] + [1]))
+    plot_width = CHART_WIDTH - CHART_LEFT - 8
+    plot_height = CHART_HEIGHT - CHART_BOTTOM - CHART_TOP
+    slot = plot_width / max(len(points), 1)
+    bars = []
+    for index, (label, value) in enumerate(points):
+        height = plot_height * value / top
+        bars.append(
+            ChartBar(
+                label=label,
+                value=value,
+                x=round(CHART_LEFT + index * slot + slot * 0.1, 2),
+                y=round(CHART_TOP + plot_height - height, 2),
+                width=round(max(slot * 0.8, 1), 2),
+                height=round(height, 2),
+            )
+        )
+    # Guide lines at whole numbers: top is 1, 2 or 5 times a power of ten.
+    parts = top if top <= 5 else 5
+    ticks = [
+        (top * part // parts, round(CHART_TOP + plot_height - plot_height * part / parts, 2))
+        for part in range(parts + 1)
+    ]
+    return Chart(bars=bars, width=CHART_WIDTH, height=CHART_HEIGHT, max_value=top, ticks=ticks)
+
+
+ROW_HEIGHT = 26
+LABEL_WIDTH = 260
+
+
+def row_chart(points: list[tuple[str, int]]) -> Chart:
+    """Horizontal bars with their labels on the left, the largest first as given."""
+    top = max([value for _label, value in points] + [1])
+    plot_width = CHART_WIDTH - LABEL_WIDTH - 60
+    bars = [
+        ChartBar(
+            label=label,
+            value=value,
+            x=LABEL_WIDTH,
+            y=index * ROW_HEIGHT + 4,
+            width=round(max(plot_width * value / top, 1), 2),
+            height=ROW_HEIGHT - 8,
+        )
+        for index, (label, value) in enumerate(points)
+    ]
+    return Chart(
+        bars=bars,
+        width=CHART_WIDTH,
+        height=max(len(points), 1) * ROW_HEIGHT,
+        max_value=top,
+        ticks=[],
+    )
+
+
+def _confirmed_places_query(edition: Edition):
+    return (
+        select(Order.created_at, Order.organisation, func.count(Attendee.id))
+        .join(Attendee.order)
+        .where(*_confirmed_attendees(edition.id))
+        .group_by(Order.id, Order.created_at, Order.organisation)
+    )
+
+
+def registrations_per_day(edition: Edition, today: date | None = None) -> list[tuple[date, int]]:
+    """Places confirmed per Copenhagen day, every day from the opening of registration
+    to today (or the closing, if earlier), days without registrations included.
+
+    Counted on the day the order was placed, for the places still confirmed.
+    """
+    opened = copenhagen_date(edition.registration_opens_at)
+    last = min(today or copenhagen_date(), copenhagen_date(edition.registration_closes_at))
+    per_day: dict[date, int] = {}
+    for created_at, _organisation, places in db.session.execute(_confirmed_places_query(edition)):
+        day = copenhagen_date(created_at)
+        per_day[day] = per_day.get(day, 0) + int(places)
+    if per_day:
+        opened = min(opened, *per_day)
+        last = max(last, *per_day)
+    days = max((last - opened).days + 1, 0)
+    return [
+        (opened + timedelta(days=n), per_day.get(opened + timedelta(days=n), 0))
+        for n in range(days)
+    ]
+
+
+TOP_ORGANISATIONS = 10
+
+
+def top_organisations(edition: Edition, limit: int = TOP_ORGANISATIONS) -> list[tuple[str, int]]:
+    """The organisations with most confirmed places, most first (then by name)."""
+    rows = db.session.execute(
+        select(Order.organisation, func.count(Attendee.id).label("places"))
+        .join(Attendee.order)
+        .where(*_confirmed_attendees(edition.id))
+        .group_by(Order.organisation)
+        .order_by(func.count(Attendee.id).desc(), Order.organisation)
+        .limit(limit)
+    ).all()
+    return [(name, int(places)) for name, places in rows]
+
+
+@dataclass(frozen=True)
+class DashboardCharts:
+    per_day: list[tuple[date, int]]
+    per_day_chart: Chart
+    organisations: list[tuple[str, int]]
+    organisations_chart: Chart
+
+
+def dashboard_charts(edition: Edition, language: str) -> DashboardCharts:
+    """The two charts of the dashboard with the numbers they are drawn from."""
+    per_day = registrations_per_day(edition)
+    organisations = top_organisations(edition)
+    locale = babel_locale(language)
+    labels = [(babel_format_date(day, "d. MMM", locale=locale), n) for day, n in per_day]
+    return DashboardCharts(
+        per_day=per_day,
+        per_day_chart=column_chart(labels),
+        organisations=organisations,
+        organisations_chart=row_chart(organisations),
     )
 
 

@@ -4,6 +4,7 @@ exhibition hall (its setup, the stands and bookings, the exhibitor list)."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -15,6 +16,10 @@ from conference.auth.models import Role
 from conference.auth.services import roles_required
 from conference.backoffice import services
 from conference.backoffice.forms import (
+    CODE_PRICING_DISCOUNT,
+    CODE_PRICING_FREE,
+    CODE_PRICING_NORMAL,
+    AccessCodeForm,
     AddonForm,
     ApproveForm,
     AttendeeEditForm,
@@ -24,6 +29,7 @@ from conference.backoffice.forms import (
     CapacityForm,
     DeclineForm,
     DeleteForm,
+    EditionCopyForm,
     ExportForm,
     HallForm,
     MoveForm,
@@ -33,15 +39,19 @@ from conference.backoffice.forms import (
     ResendForm,
     StaffRegistrationForm,
     StandForm,
+    TicketTypeForm,
     kroner_input,
 )
 from conference.backoffice.services import ExportList
+from conference.checkin.services import door_counts
 from conference.core.db import db
 from conference.core.errors import CapacityConflict, DomainError, NotEnoughPlaces
 from conference.core.i18n import current_language
 from conference.core.money import format_dkk
+from conference.events import services as event_services
 from conference.events.models import Edition
 from conference.events.services import (
+    copenhagen_date,
     get_edition,
     public_ticket_types,
     registration_state,
@@ -70,6 +80,9 @@ def _render_dashboard(edition: Edition, form: CapacityForm, status: int = 200):
             "backoffice/dashboard.html",
             d=dashboard,
             stands=services.stand_counts(edition),
+            revenue=services.edition_revenue(edition),
+            door=door_counts(edition),
+            charts=services.dashboard_charts(edition, current_language()),
             edition=edition,
             form=form,
         ),
@@ -1150,3 +1163,193 @@ def stands_exhibitors_xlsx(slug: str):
         headers=_exhibitors_download(edition, "xlsx"),
         content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     )
+
+
+# --- a new edition from an earlier one, ticket types and access codes ---------------
+
+
+def _next_year(text: str | None) -> str | None:
+    """The text with each year in it one higher ("traef-2027" -> "traef-2028")."""
+    if not text:
+        return text
+    return re.sub(r"\b(20\d\d)\b", lambda m: str(int(m.group(1)) + 1), text)
+
+
+def _render_copy(source: Edition, form: EditionCopyForm, status: int = 200):
+    return (
+        render_template("backoffice/edition_copy.html", source=source, form=form),
+        status,
+    )
+
+
+@bp.route("/e/<slug>/copy", methods=["GET", "POST"])
+@roles_required(Role.ORGANISER)
+def copy_edition(slug: str):
+    source = get_edition(slug)
+    if request.method == "GET":
+        # A year later on the same weekday (52 weeks), with the years in the names raised.
+        form = EditionCopyForm(
+            formdata=None,
+            name=_next_year(source.name),
+            name_en=_next_year(source.name_en),
+            slug=_next_year(source.slug) if _next_year(source.slug) != source.slug else "",
+            starts_on=copenhagen_date(source.starts_at) + timedelta(weeks=52),
+        )
+        return _render_copy(source, form)
+    form = EditionCopyForm()
+    if not form.validate_on_submit():
+        return _render_copy(source, form, 422)
+    try:
+        edition = event_services.copy_edition(
+            source,
+            event_services.EditionCopy(
+                name=form.name.data or "",
+                name_en=form.name_en.data,
+                slug=form.slug.data or "",
+                starts_on=form.starts_on.data,
+            ),
+            actor=current_user.actor,
+        )
+    except DomainError as error:
+        db.session.rollback()
+        _field_error(form, error)
+        return _render_copy(source, form, 422)
+    db.session.commit()
+    flash(
+        _(
+            "Edition “%(name)s” is created from “%(source)s”. Check its texts and dates.",
+            name=edition.name,
+            source=source.name,
+        ),
+        "success",
+    )
+    return redirect(url_for("backoffice.ticket_types", slug=edition.slug), 303)
+
+
+@bp.get("/e/<slug>/tickets")
+@roles_required(Role.ORGANISER)
+def ticket_types(slug: str):
+    edition = get_edition(slug, with_ticket_types=True)
+    return render_template(
+        "backoffice/ticket_types.html",
+        edition=edition,
+        ticket_types=edition.ticket_types,
+        codes=event_services.edition_access_codes(edition),
+        prices={t.id: event_services.ticket_price(t) for t in edition.ticket_types},
+    )
+
+
+def _render_ticket_type(edition: Edition, form: TicketTypeForm, item=None, status: int = 200):
+    return (
+        render_template("backoffice/ticket_type.html", edition=edition, form=form, item=item),
+        status,
+    )
+
+
+@bp.route("/e/<slug>/tickets/new", methods=["GET", "POST"])
+@bp.route("/e/<slug>/tickets/<int:ticket_type_id>", methods=["GET", "POST"])
+@roles_required(Role.ORGANISER)
+def ticket_type(slug: str, ticket_type_id: int | None = None):
+    edition = get_edition(slug)
+    item = event_services.get_ticket_type(edition, ticket_type_id) if ticket_type_id else None
+    if request.method == "GET":
+        if item is None:
+            form = TicketTypeForm(formdata=None, is_public=True, sort_order=10)
+        else:
+            form = TicketTypeForm(obj=item, formdata=None)
+            form.price.data = kroner_input(item.price_net_ore)
+            if item.early_bird_price_net_ore is not None:
+                form.early_bird_price.data = kroner_input(item.early_bird_price_net_ore)
+        return _render_ticket_type(edition, form, item)
+    form = TicketTypeForm()
+    if not form.validate_on_submit():
+        return _render_ticket_type(edition, form, item, 422)
+    try:
+        saved = event_services.save_ticket_type(
+            edition,
+            event_services.TicketTypeDetails(
+                name=form.name.data or "",
+                name_en=form.name_en.data,
+                price_net_ore=form.price.ore,
+                is_public=bool(form.is_public.data),
+                sort_order=form.sort_order.data,
+                early_bird_price_net_ore=form.early_bird_price.ore,
+                early_bird_until=form.early_bird_until.data,
+            ),
+            actor=current_user.actor,
+            ticket_type=item,
+        )
+    except DomainError as error:
+        db.session.rollback()
+        _field_error(form, error)
+        return _render_ticket_type(edition, form, item, 422)
+    db.session.commit()
+    flash(_("Ticket type “%(name)s” is saved.", name=saved.name), "success")
+    return redirect(url_for("backoffice.ticket_types", slug=edition.slug), 303)
+
+
+def _code_form(edition: Edition, code=None, *, formdata=True) -> AccessCodeForm:
+    if code is not None and not formdata:
+        pricing = (
+            CODE_PRICING_NORMAL
+            if code.price_net_ore is None
+            else CODE_PRICING_FREE
+            if code.price_net_ore == 0
+            else CODE_PRICING_DISCOUNT
+        )
+        form = AccessCodeForm(obj=code, formdata=None, pricing=pricing)
+        if pricing == CODE_PRICING_DISCOUNT:
+            form.price.data = kroner_input(code.price_net_ore)
+    elif not formdata:
+        form = AccessCodeForm(formdata=None, pricing=CODE_PRICING_FREE, max_uses=10)
+    else:
+        form = AccessCodeForm()
+    language = current_language()
+    form.ticket_type_id.choices = [
+        (t.id, f"{t.display_name(language)} · {format_dkk(t.price_net_ore, language)}")
+        for t in edition.ticket_types
+    ]
+    return form
+
+
+def _render_code(edition: Edition, form: AccessCodeForm, item=None, status: int = 200):
+    return (
+        render_template("backoffice/access_code.html", edition=edition, form=form, item=item),
+        status,
+    )
+
+
+@bp.route("/e/<slug>/codes/new", methods=["GET", "POST"])
+@bp.route("/e/<slug>/codes/<int:code_id>", methods=["GET", "POST"])
+@roles_required(Role.ORGANISER)
+def access_code(slug: str, code_id: int | None = None):
+    edition = get_edition(slug, with_ticket_types=True)
+    item = event_services.get_access_code(edition, code_id) if code_id else None
+    if request.method == "GET":
+        form = _code_form(edition, item, formdata=False)
+        if item is None and request.args.get("type", type=int):
+            form.ticket_type_id.data = request.args.get("type", type=int)
+        return _render_code(edition, form, item)
+    form = _code_form(edition)
+    if not form.validate_on_submit():
+        return _render_code(edition, form, item, 422)
+    try:
+        saved = event_services.save_access_code(
+            edition,
+            event_services.AccessCodeDetails(
+                code=form.code.data or "",
+                ticket_type_id=form.ticket_type_id.data,
+                price_net_ore=form.price_ore,
+                max_uses=form.max_uses.data,
+                note=form.note.data or "",
+            ),
+            actor=current_user.actor,
+            access_code=item,
+        )
+    except DomainError as error:
+        db.session.rollback()
+        _field_error(form, error)
+        return _render_code(edition, form, item, 422)
+    db.session.commit()
+    flash(_("Access code %(code)s is saved.", code=saved.code), "success")
+    return redirect(url_for("backoffice.ticket_types", slug=edition.slug) + "#codes", 303)

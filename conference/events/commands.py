@@ -10,7 +10,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from conference.core.db import db
-from conference.events.models import Edition, Quota, TicketType
+from conference.events.models import AccessCode, Edition, Quota, TicketType
 
 COPENHAGEN = ZoneInfo("Europe/Copenhagen")
 
@@ -114,7 +114,6 @@ def create_demo_edition(year: int, capacity: int = 600, slug: str | None = None)
                 price_net_ore=0,
                 quota=quota,
                 is_public=False,
-                access_code="TALER2027",
                 sort_order=2,
             ),
             TicketType(
@@ -123,10 +122,16 @@ def create_demo_edition(year: int, capacity: int = 600, slug: str | None = None)
                 price_net_ore=0,
                 quota=quota,
                 is_public=False,
-                access_code="PRESSE",
                 sort_order=3,
             ),
         ]
+    )
+    speaker, press = edition.ticket_types[1], edition.ticket_types[2]
+    speaker.access_codes.append(
+        AccessCode(edition=edition, code="TALER2027", price_net_ore=0, max_uses=100)
+    )
+    press.access_codes.append(
+        AccessCode(edition=edition, code="PRESSE", price_net_ore=0, max_uses=100)
     )
     db.session.add(edition)
     db.session.flush()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Integer,
@@ -104,10 +105,13 @@ class Quota(db.Model):
 
 
 class TicketType(db.Model):
-    """A kind of place with a price without VAT. Hidden types need an access code."""
+    """A kind of place with a price without VAT. Hidden types need an access code.
+
+    An early-bird price, when set, is what a booking pays up to and including
+    ``early_bird_until`` (a Copenhagen calendar day); afterwards the normal price.
+    """
 
     __tablename__ = "ticket_type"
-    __table_args__ = (UniqueConstraint("edition_id", "access_code", name="uq_ticket_type_code"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     edition_id: Mapped[int] = mapped_column(ForeignKey("edition.id"), index=True)
@@ -117,15 +121,63 @@ class TicketType(db.Model):
     price_net_ore: Mapped[int] = mapped_column(Integer)
     vat_percent: Mapped[int] = mapped_column(Integer, default=STANDARD_VAT_PERCENT)
     is_public: Mapped[bool] = mapped_column(Boolean, default=True)
-    access_code: Mapped[str | None] = mapped_column(String(60))
     sort_order: Mapped[int] = mapped_column(Integer, default=0)
+    early_bird_price_net_ore: Mapped[int | None] = mapped_column(Integer)
+    early_bird_until: Mapped[date | None] = mapped_column(Date)
 
     edition: Mapped[Edition] = relationship(back_populates="ticket_types")
     quota: Mapped[Quota] = relationship()
+    access_codes: Mapped[list[AccessCode]] = relationship(
+        back_populates="ticket_type", order_by="AccessCode.id"
+    )
 
     @property
     def price_gross_ore(self) -> int:
         return gross_of(self.price_net_ore, self.vat_percent)
 
+    @property
+    def access_code(self) -> str | None:
+        """The first of the type's access codes (what one code per hidden type used to be)."""
+        return self.access_codes[0].code if self.access_codes else None
+
     def display_name(self, language: str) -> str:
         return self.name_en if language == "en" and self.name_en else self.name
+
+
+class AccessCode(db.Model):
+    """A code that unlocks a ticket type for speakers, press or partners.
+
+    ``price_net_ore`` overrides the ticket type's price (0: free; empty: the
+    type's own price). ``used`` counts places booked with the code; it is
+    raised by one conditional write in the order's transaction, never past
+    ``max_uses``.
+    """
+
+    __tablename__ = "access_code"
+    __table_args__ = (
+        UniqueConstraint("edition_id", "code", name="uq_access_code_edition_code"),
+        CheckConstraint("used >= 0", name="used_not_negative"),
+        CheckConstraint("used <= max_uses", name="used_within_max_uses"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    edition_id: Mapped[int] = mapped_column(ForeignKey("edition.id"), index=True)
+    ticket_type_id: Mapped[int] = mapped_column(ForeignKey("ticket_type.id"), index=True)
+    #: Stored upper case; bookers may type it in any case.
+    code: Mapped[str] = mapped_column(String(60))
+    note: Mapped[str] = mapped_column(String(200), default="")
+    price_net_ore: Mapped[int | None] = mapped_column(Integer)
+    max_uses: Mapped[int] = mapped_column(Integer)
+    used: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    edition: Mapped[Edition] = relationship()
+    ticket_type: Mapped[TicketType] = relationship(back_populates="access_codes")
+
+    @property
+    def uses_left(self) -> int:
+        return max(self.max_uses - self.used, 0)
+
+    @property
+    def is_free(self) -> bool:
+        return self.price_net_ore == 0

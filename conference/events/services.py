@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import enum
 import logging
+import re
 import time
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 
 from flask_babel import gettext as _
-from sqlalchemy import select, update
+from flask_babel import to_user_timezone, to_utc
+from sqlalchemy import Date, DateTime, inspect, select, update
 from sqlalchemy.orm import joinedload
 
 from conference.core.db import db, utcnow
 from conference.core.errors import CapacityConflict, DomainError, NotFound
+from conference.core.money import gross_of
 from conference.core.services import audit_change, record_audit
-from conference.events.models import Edition, Quota, TicketType
+from conference.events.models import AccessCode, Edition, Quota, TicketType
 
 logger = logging.getLogger(__name__)
 
@@ -73,14 +77,9 @@ def public_ticket_types(edition: Edition) -> list[TicketType]:
 
 
 def ticket_type_for_code(edition: Edition, access_code: str) -> TicketType | None:
-    """The hidden ticket type an access code unlocks (case-insensitive), or None."""
-    code = access_code.strip().upper()
-    if not code:
-        return None
-    for ticket_type in edition.ticket_types:
-        if ticket_type.access_code and ticket_type.access_code.upper() == code:
-            return ticket_type
-    return None
+    """The ticket type an access code unlocks (case-insensitive), or None."""
+    code = find_access_code(edition, access_code)
+    return code.ticket_type if code is not None else None
 
 
 def main_quota(edition: Edition) -> Quota:
@@ -262,7 +261,475 @@ def event_page(edition: Edition, language: str, now: datetime | None = None) -> 
         "language": language,
         "state": state.value,
         "ticket_types": public_ticket_types(edition),
+        "prices": {t.id: ticket_price(t, now=now) for t in edition.ticket_types},
         "places_left": left,
         "is_full": left == 0,
         "show_places_left": 0 < left <= edition.few_places_threshold,
     }
+
+
+# --- prices: early bird and access codes ---------------------------------------------
+
+#: Far above any ticket; stops a typo with extra zeros (the stand setup uses the same).
+MAX_TICKET_PRICE_ORE = 1_000_000_000
+MAX_CODE_USES = 100_000
+ACCESS_CODE_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9_-]{2,59}$")
+
+
+def copenhagen_date(moment: datetime | None = None) -> date:
+    """The Copenhagen calendar day of a naive UTC moment (now by default)."""
+    return to_user_timezone(moment or utcnow()).date()
+
+
+@dataclass(frozen=True)
+class TicketPrice:
+    """What one place of a ticket type costs a booking made now, without VAT."""
+
+    net_ore: int
+    vat_percent: int
+    #: The ticket type's normal price, to show beside a lower one.
+    normal_net_ore: int
+    #: Set when the early-bird price is the one paid: its last day.
+    early_bird_until: date | None = None
+    #: Set when an access code sets the price.
+    access_code: AccessCode | None = None
+
+    @property
+    def gross_ore(self) -> int:
+        return gross_of(self.net_ore, self.vat_percent)
+
+    @property
+    def normal_gross_ore(self) -> int:
+        return gross_of(self.normal_net_ore, self.vat_percent)
+
+    @property
+    def is_reduced(self) -> bool:
+        return self.net_ore < self.normal_net_ore
+
+
+def early_bird_applies(ticket_type: TicketType, today: date) -> bool:
+    """Whether the type's early-bird price is the one paid on this Copenhagen day."""
+    return (
+        ticket_type.early_bird_price_net_ore is not None
+        and ticket_type.early_bird_until is not None
+        and today <= ticket_type.early_bird_until
+    )
+
+
+def ticket_price(
+    ticket_type: TicketType, code: AccessCode | None = None, now: datetime | None = None
+) -> TicketPrice:
+    """The price a booking of this type pays now: the code's price when a code with
+    its own price is used, else the early-bird price up to its last day, else the
+    normal price."""
+    normal = ticket_type.price_net_ore
+    if code is not None and code.price_net_ore is not None:
+        return TicketPrice(code.price_net_ore, ticket_type.vat_percent, normal, access_code=code)
+    if early_bird_applies(ticket_type, copenhagen_date(now)):
+        return TicketPrice(
+            ticket_type.early_bird_price_net_ore,
+            ticket_type.vat_percent,
+            normal,
+            early_bird_until=ticket_type.early_bird_until,
+            access_code=code,
+        )
+    return TicketPrice(normal, ticket_type.vat_percent, normal, access_code=code)
+
+
+def unit_price_now(
+    edition: Edition, ticket_type: TicketType, access_code: str | None, now: datetime | None
+) -> int:
+    """The price without VAT one place of a booking pays now (see ``ticket_price``)."""
+    code = find_access_code(edition, access_code) if access_code else None
+    if code is not None and code.ticket_type_id != ticket_type.id:
+        code = None
+    return ticket_price(ticket_type, code, now).net_ore
+
+
+def normalise_code(text: str | None) -> str:
+    return (text or "").strip().upper()
+
+
+def find_access_code(edition: Edition, text: str | None) -> AccessCode | None:
+    """The edition's access code typed by a booker (any case), or None."""
+    code = normalise_code(text)
+    if not code:
+        return None
+    return db.session.scalar(
+        select(AccessCode).where(AccessCode.edition_id == edition.id, AccessCode.code == code)
+    )
+
+
+def take_code_use(code_id: int, count: int) -> bool:
+    """Use an access code for ``count`` places if it has that many uses left.
+
+    One conditional write in the order's transaction, like a claim of places:
+    two bookers racing for the last use queue on the row and only one gets it.
+    """
+    result = db.session.execute(
+        update(AccessCode)
+        .where(AccessCode.id == code_id, AccessCode.used + count <= AccessCode.max_uses)
+        .values(used=AccessCode.used + count)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def give_back_code_use(code_id: int, count: int) -> None:
+    """Undo ``take_code_use`` (the order that used the code was taken back)."""
+    db.session.execute(
+        update(AccessCode)
+        .where(AccessCode.id == code_id, AccessCode.used >= count)
+        .values(used=AccessCode.used - count)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def code_used_up_message() -> str:
+    return _("This access code has been used up.")
+
+
+# --- ticket types and access codes, as the organiser manages them -------------------
+
+
+@dataclass
+class TicketTypeDetails:
+    name: str
+    name_en: str | None
+    price_net_ore: int
+    is_public: bool
+    sort_order: int
+    early_bird_price_net_ore: int | None = None
+    early_bird_until: date | None = None
+
+
+@dataclass
+class AccessCodeDetails:
+    code: str
+    ticket_type_id: int
+    #: None: the ticket type's own price; 0: free.
+    price_net_ore: int | None
+    max_uses: int
+    note: str = ""
+
+
+def get_ticket_type(edition: Edition, ticket_type_id: int) -> TicketType:
+    ticket_type = db.session.get(TicketType, ticket_type_id)
+    if ticket_type is None or ticket_type.edition_id != edition.id:
+        raise NotFound(_("This ticket type does not exist."))
+    return ticket_type
+
+
+def get_access_code(edition: Edition, code_id: int) -> AccessCode:
+    code = db.session.get(AccessCode, code_id)
+    if code is None or code.edition_id != edition.id:
+        raise NotFound(_("This access code does not exist."))
+    return code
+
+
+def edition_access_codes(edition: Edition) -> list[AccessCode]:
+    return list(
+        db.session.scalars(
+            select(AccessCode)
+            .where(AccessCode.edition_id == edition.id)
+            .options(joinedload(AccessCode.ticket_type))
+            .order_by(AccessCode.code)
+        )
+    )
+
+
+def _check_ticket_price(price_net_ore: int, field: str) -> None:
+    if not 0 <= price_net_ore <= MAX_TICKET_PRICE_ORE:
+        raise DomainError(_("Enter a price from 0 to 10.000.000 kr."), field=field)
+
+
+def _ticket_type_values(ticket_type: TicketType) -> dict:
+    return {
+        "name": ticket_type.name,
+        "name_en": ticket_type.name_en,
+        "price_net_ore": ticket_type.price_net_ore,
+        "is_public": ticket_type.is_public,
+        "sort_order": ticket_type.sort_order,
+        "early_bird_price_net_ore": ticket_type.early_bird_price_net_ore,
+        "early_bird_until": (
+            ticket_type.early_bird_until.isoformat() if ticket_type.early_bird_until else None
+        ),
+    }
+
+
+def save_ticket_type(
+    edition: Edition,
+    details: TicketTypeDetails,
+    *,
+    actor: str,
+    ticket_type: TicketType | None = None,
+) -> TicketType:
+    """Create a ticket type in the edition's places (or change one), audited.
+
+    Orders already placed keep the price they were sold at. An early-bird price
+    needs its last day, must be lower than the normal price, and ends at the
+    latest on the day of the event.
+    """
+    if not details.name.strip():
+        raise DomainError(_("This field is required."), field="name")
+    _check_ticket_price(details.price_net_ore, "price")
+    early_price, early_until = details.early_bird_price_net_ore, details.early_bird_until
+    if early_price is not None:
+        _check_ticket_price(early_price, "early_bird_price")
+        if early_price >= details.price_net_ore:
+            raise DomainError(
+                _("The early-bird price must be lower than the normal price."),
+                field="early_bird_price",
+            )
+        if early_until is None:
+            raise DomainError(
+                _("Enter the last day of the early-bird price."), field="early_bird_until"
+            )
+        if early_until > copenhagen_date(edition.starts_at):
+            raise DomainError(
+                _("The early-bird price must end at the latest on the day of the event."),
+                field="early_bird_until",
+            )
+    elif early_until is not None:
+        raise DomainError(
+            _("Enter the early-bird price, or leave its last day empty."),
+            field="early_bird_price",
+        )
+    before = _ticket_type_values(ticket_type) if ticket_type is not None else None
+    if ticket_type is None:
+        ticket_type = TicketType(edition_id=edition.id, quota_id=main_quota(edition).id)
+        db.session.add(ticket_type)
+    ticket_type.name = details.name.strip()
+    ticket_type.name_en = (details.name_en or "").strip() or None
+    ticket_type.price_net_ore = details.price_net_ore
+    ticket_type.is_public = details.is_public
+    ticket_type.sort_order = details.sort_order
+    ticket_type.early_bird_price_net_ore = early_price
+    ticket_type.early_bird_until = early_until if early_price is not None else None
+    db.session.flush()
+    record_audit(
+        actor,
+        "ticket_type.created" if before is None else "ticket_type.changed",
+        "ticket_type",
+        ticket_type.id,
+        before=before,
+        after=_ticket_type_values(ticket_type),
+    )
+    return ticket_type
+
+
+def _access_code_values(code: AccessCode) -> dict:
+    return {
+        "code": code.code,
+        "ticket_type_id": code.ticket_type_id,
+        "price_net_ore": code.price_net_ore,
+        "max_uses": code.max_uses,
+        "note": code.note,
+    }
+
+
+def save_access_code(
+    edition: Edition,
+    details: AccessCodeDetails,
+    *,
+    actor: str,
+    access_code: AccessCode | None = None,
+) -> AccessCode:
+    """Create an access code for one of the edition's ticket types (or change one), audited.
+
+    Codes are unique in an edition whatever their case. The uses cannot be set
+    below what is already used; the price (free, or a discount) not above the
+    ticket type's normal price.
+    """
+    text = normalise_code(details.code)
+    if not ACCESS_CODE_PATTERN.match(text):
+        raise DomainError(
+            _("Use 3 to 60 letters A–Z, digits, hyphens or underscores."), field="code"
+        )
+    clash = find_access_code(edition, text)
+    if clash is not None and clash is not access_code:
+        raise DomainError(_("This code is already used in this edition."), field="code")
+    ticket_type = get_ticket_type(edition, details.ticket_type_id)
+    if details.price_net_ore is not None:
+        _check_ticket_price(details.price_net_ore, "price")
+        if details.price_net_ore > ticket_type.price_net_ore:
+            raise DomainError(
+                _("The code's price cannot be higher than the ticket type's price."),
+                field="price",
+            )
+    used = access_code.used if access_code is not None else 0
+    if not 1 <= details.max_uses <= MAX_CODE_USES or details.max_uses < used:
+        raise DomainError(
+            _(
+                "Enter a number of uses from %(min)d to %(max)d.",
+                min=max(used, 1),
+                max=MAX_CODE_USES,
+            ),
+            field="max_uses",
+        )
+    before = _access_code_values(access_code) if access_code is not None else None
+    if access_code is None:
+        access_code = AccessCode(edition_id=edition.id, used=0)
+        db.session.add(access_code)
+    access_code.code = text
+    access_code.ticket_type_id = ticket_type.id
+    access_code.price_net_ore = details.price_net_ore
+    access_code.max_uses = details.max_uses
+    access_code.note = details.note.strip()
+    db.session.flush()
+    record_audit(
+        actor,
+        "access_code.created" if before is None else "access_code.changed",
+        "access_code",
+        access_code.id,
+        before=before,
+        after=_access_code_values(access_code),
+    )
+    return access_code
+
+
+# --- a new edition copied from an earlier one ----------------------------------------
+
+SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{1,59}$")
+
+
+@dataclass
+class EditionCopy:
+    name: str
+    name_en: str | None
+    slug: str
+    starts_on: date
+
+
+def _shifted(value, days: int):
+    """A stored date or naive UTC moment moved by whole Copenhagen calendar days.
+
+    Moved in Copenhagen time, so a registration that opened at 09:00 in winter
+    opens at 09:00 in the new year too, whatever daylight saving does between.
+    """
+    if value is None or days == 0:
+        return value
+    if isinstance(value, datetime):
+        local = to_user_timezone(value).replace(tzinfo=None) + timedelta(days=days)
+        return to_utc(local).replace(tzinfo=None)
+    return value + timedelta(days=days)
+
+
+def _copy_of(source, days: int, skip: tuple[str, ...] = (), **values):
+    """A new row of the source's model with the source's column values, every date and
+    time in them shifted by ``days``; the primary key, ``skip`` and ``values`` aside."""
+    mapper = inspect(type(source))
+    copied = {}
+    for attribute in mapper.column_attrs:
+        key = attribute.key
+        column = attribute.columns[0]
+        if column.primary_key or key in skip or key in values:
+            continue
+        value = getattr(source, key)
+        if isinstance(column.type, DateTime | Date):
+            value = _shifted(value, days)
+        copied[key] = value
+    return type(source)(**copied, **values)
+
+
+def copy_edition(source: Edition, new: EditionCopy, *, actor: str) -> Edition:
+    """A new edition made from an earlier one, its dates moved to the new start date.
+
+    Copied: the edition's texts and settings, its quotas (their capacities,
+    nothing taken), ticket types with their prices, access codes (none used),
+    and the exhibition hall with its packages, add-ons and stands (all free).
+    Every date and time moves by the days between the two start dates. Nothing
+    personal is copied: no orders, attendees, waiting lists, stand bookings,
+    passes, transfers or invoices. Raises DomainError on a taken or malformed slug.
+    """
+    from conference.stands.models import (
+        Stand,
+        StandAddon,
+        StandHall,
+        StandPackage,
+        StandStatus,
+    )
+
+    slug = new.slug.strip().lower()
+    if not SLUG_PATTERN.match(slug):
+        raise DomainError(
+            _("Use 2 to 60 lower-case letters a–z, digits and hyphens."), field="slug"
+        )
+    if db.session.scalar(select(Edition.id).where(Edition.slug == slug)) is not None:
+        raise DomainError(_("This address is already used by another edition."), field="slug")
+    if not new.name.strip():
+        raise DomainError(_("This field is required."), field="name")
+    days = (new.starts_on - copenhagen_date(source.starts_at)).days
+
+    edition = _copy_of(
+        source,
+        days,
+        skip=("created_at",),
+        slug=slug,
+        name=new.name.strip(),
+        name_en=(new.name_en or "").strip() or None,
+    )
+    db.session.add(edition)
+    db.session.flush()
+    quotas = {}
+    for quota in source.quotas:
+        quotas[quota.id] = _copy_of(quota, days, edition_id=edition.id, taken=0)
+        db.session.add(quotas[quota.id])
+    db.session.flush()
+    ticket_types = {}
+    for ticket_type in source.ticket_types:
+        ticket_types[ticket_type.id] = _copy_of(
+            ticket_type, days, edition_id=edition.id, quota_id=quotas[ticket_type.quota_id].id
+        )
+        db.session.add(ticket_types[ticket_type.id])
+    db.session.flush()
+    codes = db.session.scalars(select(AccessCode).where(AccessCode.edition_id == source.id))
+    for code in codes:
+        db.session.add(
+            _copy_of(
+                code,
+                days,
+                skip=("created_at",),
+                edition_id=edition.id,
+                ticket_type_id=ticket_types[code.ticket_type_id].id,
+                used=0,
+            )
+        )
+
+    hall = db.session.scalar(select(StandHall).where(StandHall.edition_id == source.id))
+    if hall is not None:
+        db.session.add(_copy_of(hall, days, edition_id=edition.id))
+        packages = {}
+        for package in db.session.scalars(
+            select(StandPackage).where(StandPackage.edition_id == source.id)
+        ):
+            packages[package.id] = _copy_of(package, days, edition_id=edition.id)
+            db.session.add(packages[package.id])
+        for addon in db.session.scalars(
+            select(StandAddon).where(StandAddon.edition_id == source.id)
+        ):
+            db.session.add(_copy_of(addon, days, edition_id=edition.id))
+        db.session.flush()
+        for stand in db.session.scalars(select(Stand).where(Stand.edition_id == source.id)):
+            db.session.add(
+                _copy_of(
+                    stand,
+                    days,
+                    edition_id=edition.id,
+                    package_id=packages[stand.package_id].id,
+                    status=StandStatus.FREE,
+                    booking_id=None,
+                )
+            )
+    db.session.flush()
+    record_audit(
+        actor,
+        "edition.copied",
+        "edition",
+        edition.id,
+        source=source.slug,
+        slug=edition.slug,
+        name=edition.name,
+        days_shifted=days,
+    )
+    return edition

@@ -35,11 +35,14 @@ from conference.events.services import (
     RegistrationState,
     calendar_attachment,
     claim_places,
+    find_access_code,
+    give_back_code_use,
     lock_quota,
     places_left,
     registration_state,
     release_places,
-    ticket_type_for_code,
+    take_code_use,
+    unit_price_now,
     window_state,
 )
 from conference.invoicing.models import Invoice
@@ -137,6 +140,8 @@ class PlacedOrder:
     booker_token: str
     attendee_tokens: dict[int, str] = field(default_factory=dict)
     audit_event: AuditEvent | None = None
+    #: (access code id, places) when the order used an access code's uses.
+    code_use: tuple[int, int] | None = None
 
 
 # --- validation -----------------------------------------------------------------
@@ -235,15 +240,47 @@ def check_booking(edition: Edition, details: BookingDetails) -> dict[str, str]:
 
 
 def resolve_ticket_type(edition: Edition, details: BookingDetails) -> TicketType:
-    """The ticket type asked for, if the booker may have it (hidden ones need the code)."""
+    """The ticket type asked for, if the booker may have it.
+
+    Hidden types need an access code for them; a code typed for a public type
+    must be one of its codes too. A code without uses enough left for the group
+    is refused here already; ``place_order`` takes the uses for certain.
+    """
     ticket_type = db.session.get(TicketType, details.ticket_type_id)
     if ticket_type is None or ticket_type.edition_id != edition.id:
         raise InvalidBooking({"ticket_type_id": _("Choose a ticket type.")})
-    if not ticket_type.is_public:
-        unlocked = ticket_type_for_code(edition, details.access_code or "")
-        if unlocked is None or unlocked.id != ticket_type.id:
+    if (details.access_code or "").strip() or not ticket_type.is_public:
+        code = find_access_code(edition, details.access_code)
+        if code is None or code.ticket_type_id != ticket_type.id:
             raise InvalidBooking({"access_code": _("The access code is not valid.")})
+        if code.used + len(details.attendees) > code.max_uses:
+            raise InvalidBooking({"access_code": _code_uses_message(code.uses_left)})
     return ticket_type
+
+
+def _code_uses_message(left: int) -> str:
+    if left <= 0:
+        return _("This access code has been used up.")
+    return ngettext(
+        "This access code can be used for only %(num)d more place.",
+        "This access code can be used for only %(num)d more places.",
+        left,
+    )
+
+
+def _use_access_code(
+    edition: Edition, placed: PlacedOrder, access_code: str | None, count: int
+) -> None:
+    """Take the uses of the booking's access code, if it has one, in the order's
+    transaction; when they are gone, take the order back and refuse the booking."""
+    code = find_access_code(edition, access_code) if access_code else None
+    if code is None:
+        return
+    if not take_code_use(code.id, count):
+        _take_back(placed)
+        db.session.refresh(code)
+        raise InvalidBooking({"access_code": _code_uses_message(code.uses_left)})
+    placed.code_use = (code.id, count)
 
 
 # --- the registration page at a glance -------------------------------------------------
@@ -396,6 +433,7 @@ def place_order(
     if placed.order.status == OrderStatus.CONFIRMED:
         invoice = _draft_invoice_of(placed.order, now)
         _send_order_mails(draft, invoice)
+    _use_access_code(edition, placed, details.access_code, count)
     if not claim_places(ticket_type.quota_id, count):
         _take_back(placed)
         left = places_left(ticket_type.quota_id)
@@ -413,6 +451,8 @@ def _draft_invoice_of(order: Order, now: datetime | None) -> Invoice | None:
 def _take_back(placed: PlacedOrder) -> None:
     """Delete an order written for a claim that was then lost: nothing of it stays."""
     order = placed.order
+    if placed.code_use is not None:
+        give_back_code_use(*placed.code_use)
     audit, attendee, registration_order = (
         AuditEvent.__table__,
         Attendee.__table__,
@@ -479,7 +519,7 @@ def _draft_order(
     A card order is drafted without e-mails: they go out once it is paid.
     """
     booker_token = new_token()
-    unit_net = ticket_type.price_net_ore
+    unit_net = unit_price_now(edition, ticket_type, details.access_code, now)
     count = len(details.attendees)
     total_net = unit_net * count
     by_card = details.payment_method == PaymentMethod.CARD and total_net > 0

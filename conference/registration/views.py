@@ -37,9 +37,11 @@ from conference.core.security import limiter
 from conference.events.models import Edition, TicketType
 from conference.events.services import (
     RegistrationState,
+    find_access_code,
     get_edition,
     public_ticket_types,
     registration_state,
+    ticket_price,
     ticket_type_for_code,
 )
 from conference.payments.services import (
@@ -145,9 +147,13 @@ class _FormPage:
         form = self.form
         ticket_type = self.chosen_type() or (self.public_types[0] if self.public_types else None)
         count = len(form.attendees.entries)
-        total = None
+        total = price = None
         if ticket_type is not None:
-            total = Amounts.of_net(ticket_type.price_net_ore * count, ticket_type.vat_percent)
+            code = find_access_code(self.edition, self.form.access_code.data)
+            if code is not None and code.ticket_type_id != ticket_type.id:
+                code = None
+            price = ticket_price(ticket_type, code)
+            total = Amounts.of_net(price.net_ore * count, ticket_type.vat_percent)
         if self.not_enough is not None:
             left = self.not_enough.places_left
         else:
@@ -159,6 +165,8 @@ class _FormPage:
                 form=form,
                 language=current_language(),
                 ticket_type=ticket_type,
+                price=price,
+                prices={t.id: ticket_price(t) for t in self.public_types},
                 public_types=self.public_types,
                 count=count,
                 total=total,
