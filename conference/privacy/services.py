@@ -52,6 +52,10 @@ PERSONAL_AUDIT_KEYS = frozenset(
         "booker_email",
         "contact_name",
         "contact_email",
+        "phone",
+        "booker_phone",
+        "job_title",
+        "dietary",
         "manage_url",
         "offer_url",
     }
@@ -437,7 +441,11 @@ def _edition_objects(edition: Edition) -> dict[str, set[int]]:
 
 
 def _scrub_audit(edition: Edition) -> int:
-    """Take names and addresses out of the audit records of the edition's rows."""
+    """Take names and addresses out of the audit records of the edition's rows.
+
+    Also inside a change's ``{"before": {...}, "after": {...}}`` (an organiser's
+    correction of a name or an e-mail address records both).
+    """
     changed = 0
     for object_type, ids in _edition_objects(edition).items():
         if not ids:
@@ -448,15 +456,25 @@ def _scrub_audit(edition: Edition) -> int:
             )
         )
         for event in events:
-            data = dict(event.data or {})
-            personal = [key for key in data if key in PERSONAL_AUDIT_KEYS and data[key]]
-            if personal:
-                for key in personal:
-                    data[key] = ""
+            data, scrubbed = _without_personal(event.data or {})
+            if scrubbed:
                 event.data = data
                 changed += 1
     db.session.flush()
     return changed
+
+
+def _without_personal(data: dict) -> tuple[dict, bool]:
+    """``data`` with every personal value emptied, at any depth; and whether any was."""
+    cleaned, scrubbed = {}, False
+    for key, value in data.items():
+        if isinstance(value, dict):
+            value, inner = _without_personal(value)
+            scrubbed = scrubbed or inner
+        elif key in PERSONAL_AUDIT_KEYS and value:
+            value, scrubbed = "", True
+        cleaned[key] = value
+    return cleaned, scrubbed
 
 
 # --- a person's own data -----------------------------------------------------------

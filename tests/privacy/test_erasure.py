@@ -133,6 +133,45 @@ def test_erasure_removes_every_personal_field(edition, past):
     assert result.counts["waiting_list_entries"] == 1 and result.counts["transfers"] == 1
 
 
+def test_an_organisers_corrections_leave_no_name_in_the_audit_log(edition, past):
+    # The registrant tools audit a correction as {"before": {...}, "after": {...}}.
+    from conference.backoffice.services import (
+        ContactDetails,
+        PersonDetails,
+        edit_attendee,
+        edit_booker,
+    )
+
+    order = past.placed.order
+    anna = order.attendees[0]
+    edit_attendee(
+        anna,
+        PersonDetails(
+            name="Anna Korrekt", email="anna.k@aarhus.dk", job_title="Direktør", dietary="Glutenfri"
+        ),
+        expected_version=anna.ticket_version,
+        actor="staff:1",
+    )
+    edit_booker(
+        order,
+        ContactDetails(name="Hanne Ny", email="hanne.ny@aarhus.dk", phone="+45 11 22 33 44"),
+        actor="staff:1",
+    )
+    db.session.commit()
+    corrected = ("Anna Korrekt", "anna.k@aarhus.dk", "Glutenfri", "Hanne Ny", "+45 11 22 33 44")
+    before = _dump_of_personal_tables()
+    assert all(value in before for value in corrected)
+
+    erase_edition(edition, actor="system")
+    db.session.commit()
+
+    after = _dump_of_personal_tables()
+    for value in (*corrected, "Anna Andersen", "hanne@aarhus.dk"):
+        assert value not in after, value
+    edited = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "attendee.edited"))
+    assert set(edited.data["before"]) == {"name", "email", "job_title", "dietary"}
+
+
 def test_invoices_credit_notes_pdfs_and_ubl_stay_as_issued(edition, past):
     cancel_order(past.other.order, actor="staff:1", reason="Dobbelt")
     db.session.commit()
