@@ -25,7 +25,7 @@ from openpyxl.styles import Font
 from PIL import Image
 from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import aliased, selectinload
+from sqlalchemy.orm import selectinload
 
 from conference.checkin.services import ticket_pdf_attachment
 from conference.core.db import db
@@ -46,6 +46,7 @@ from conference.events.services import (
     main_quota,
     release_places,
 )
+from conference.invoicing.accounting import credited_on_invoice, paid_on_invoice
 from conference.invoicing.models import DocumentKind, Invoice, InvoicePayment
 from conference.invoicing.services import (
     credit_lines,
@@ -217,29 +218,14 @@ def _net_share(gross_part: int, net: int, gross: int) -> int:
 
 def edition_revenue(edition: Edition) -> Revenue:
     """Invoiced, paid and outstanding for the edition, live from its documents."""
-    credit_note = aliased(Invoice)
-    paid = (
-        select(func.coalesce(func.sum(InvoicePayment.amount_ore), 0))
-        .where(InvoicePayment.invoice_id == Invoice.id)
-        .correlate(Invoice)
-        .scalar_subquery()
-    )
-    credited_net = (
-        select(func.coalesce(func.sum(credit_note.net_ore), 0))
-        .where(credit_note.credited_invoice_id == Invoice.id)
-        .correlate(Invoice)
-        .scalar_subquery()
-    )
-    credited_total = (
-        select(func.coalesce(func.sum(credit_note.total_ore), 0))
-        .where(credit_note.credited_invoice_id == Invoice.id)
-        .correlate(Invoice)
-        .scalar_subquery()
-    )
     rows = db.session.execute(
-        select(Invoice.net_ore, Invoice.total_ore, paid, credited_net, credited_total).where(
-            Invoice.edition_id == edition.id, Invoice.kind == DocumentKind.INVOICE
-        )
+        select(
+            Invoice.net_ore,
+            Invoice.total_ore,
+            paid_on_invoice(),
+            credited_on_invoice("net_ore"),
+            credited_on_invoice("total_ore"),
+        ).where(Invoice.edition_id == edition.id, Invoice.kind == DocumentKind.INVOICE)
     ).all()
     invoiced_net = invoiced_gross = paid_net = paid_gross = due_net = due_gross = 0
     for net, total, paid_ore, credit_net, credit_total in rows:

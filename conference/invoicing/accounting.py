@@ -145,20 +145,31 @@ class _Figures:
     signed_total: object
 
 
-def _figures(today: date) -> _Figures:
-    credit_note = aliased(Invoice)
-    paid = (
+def paid_on_invoice():
+    """SQL: what has been paid on the row of ``Invoice`` in the query, in øre (0 if nothing)."""
+    return (
         select(func.coalesce(func.sum(InvoicePayment.amount_ore), 0))
         .where(InvoicePayment.invoice_id == Invoice.id)
         .correlate(Invoice)
         .scalar_subquery()
     )
-    credited = (
-        select(func.coalesce(func.sum(credit_note.total_ore), 0))
+
+
+def credited_on_invoice(amount: str = "total_ore"):
+    """SQL: the sum of ``amount`` (total_ore, net_ore, ...) of the credit notes of the
+    row of ``Invoice`` in the query, in øre (0 if none)."""
+    credit_note = aliased(Invoice)
+    return (
+        select(func.coalesce(func.sum(getattr(credit_note, amount)), 0))
         .where(credit_note.credited_invoice_id == Invoice.id)
         .correlate(Invoice)
         .scalar_subquery()
     )
+
+
+def _figures(today: date) -> _Figures:
+    paid = paid_on_invoice()
+    credited = credited_on_invoice()
     last_paid_on = (
         select(func.max(InvoicePayment.paid_on))
         .where(InvoicePayment.invoice_id == Invoice.id)
