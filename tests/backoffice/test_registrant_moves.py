@@ -39,7 +39,6 @@ def partner(edition) -> TicketType:
         price_net_ore=150_000,
         quota=quota,
         is_public=False,
-        access_code="PARTNER",
         sort_order=4,
     )
     edition.ticket_types.append(ticket_type)

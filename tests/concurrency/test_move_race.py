@@ -20,9 +20,7 @@ pytestmark = postgres_only
 def test_six_moves_racing_for_one_partner_place_move_one(app, race_app, edition):
     quota = Quota(name="Partnere", capacity=1, taken=0)
     edition.quotas.append(quota)
-    partner = TicketType(
-        name="Partner", price_net_ore=150_000, quota=quota, is_public=False, access_code="P"
-    )
+    partner = TicketType(name="Partner", price_net_ore=150_000, quota=quota, is_public=False)
     edition.ticket_types.append(partner)
     orders = [
         place_order(edition, booking_details(edition, 1, booker_email=f"b{i}@aarhus.dk")).order
