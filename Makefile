@@ -7,6 +7,8 @@ FLASK := $(VENV)/bin/flask --app wsgi
 STAMP := $(VENV)/.installed
 AXE := node_modules/axe-core/axe.min.js
 export CONFERENCE_ENV ?= development
+# pytest-xdist workers: one per core (the PostgreSQL run gives each its own database).
+TEST_WORKERS ?= auto
 
 .PHONY: run test install system-packages translations lint format bench clean
 
@@ -51,7 +53,7 @@ run: install
 	$(FLASK) run --host 127.0.0.1 --port 5000
 
 test: install
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(TEST_WORKERS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

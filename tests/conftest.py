@@ -25,7 +25,32 @@ postgres_only = pytest.mark.skipif(not IS_POSTGRES, reason="needs PostgreSQL (TE
 
 
 def _database_url(tmp_root: Path) -> str:
-    return os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{tmp_root / 'test.db'}"
+    url = os.environ.get("TEST_DATABASE_URL")
+    if not url:
+        return f"sqlite:///{tmp_root / 'test.db'}"
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if IS_POSTGRES and worker:
+        # Each pytest-xdist worker empties and migrates a database of its own.
+        return _own_postgres_database(url, worker)
+    return url
+
+
+def _own_postgres_database(url: str, worker: str) -> str:
+    """The database ``<name>_<worker>`` next to TEST_DATABASE_URL's, created if missing."""
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    base = make_url(url)
+    name = f"{base.database}_{worker}"
+    server = base.set(drivername="postgresql", database="postgres")
+    conninfo = server.render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+        exists = connection.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+        ).fetchone()
+        if exists is None:
+            connection.execute(f'CREATE DATABASE "{name}"')
+    return base.set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")
