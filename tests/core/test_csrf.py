@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+import pytest
 from sqlalchemy import func, select
 
 from conference.core.db import db
@@ -63,9 +64,31 @@ def test_every_post_route_is_found(app, edition):
     } <= blueprints
 
 
-def test_every_post_without_a_token_is_refused_and_changes_nothing(app, client, edition, caplog):
-    # Flask-WTF logs why it refused: the 400 is the missing token, not another check.
-    caplog.set_level(logging.INFO, logger="flask_wtf.csrf")
+class _Reasons(logging.Handler):
+    """What Flask-WTF logs when it refuses a post: the 400 is the missing token."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def csrf_reasons():
+    logger = logging.getLogger("flask_wtf.csrf")
+    reasons, level = _Reasons(), logger.level
+    logger.addHandler(reasons)
+    logger.setLevel(logging.INFO)
+    yield reasons
+    logger.removeHandler(reasons)
+    logger.setLevel(level)
+
+
+def test_every_post_without_a_token_is_refused_and_changes_nothing(
+    app, client, edition, csrf_reasons
+):
     make_staff()
     app.config["WTF_CSRF_ENABLED"] = True
     db.session.commit()
@@ -78,10 +101,10 @@ def test_every_post_without_a_token_is_refused_and_changes_nothing(app, client, 
             app.config["WTF_CSRF_ENABLED"] = True
             before = _row_counts()
         for endpoint, url in _post_routes(app, edition):
-            caplog.clear()
+            csrf_reasons.messages.clear()
             response = client.post(url, data={"confirm": "y", "capacity": "5"})
             assert response.status_code == 400, f"{who} {endpoint} {url}: {response.status_code}"
-            assert "The CSRF token is missing." in caplog.messages, f"{who} {endpoint}"
+            assert csrf_reasons.messages == ["The CSRF token is missing."], f"{who} {endpoint}"
             db.session.rollback()
             assert _row_counts() == before, f"{who} {endpoint} wrote something"
 
