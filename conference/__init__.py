@@ -17,7 +17,7 @@ from conference.core.db import (
 )
 from conference.core.i18n import init_i18n
 from conference.core.security import init_security
-from config import config_for
+from config import ConfigurationError, config_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,6 +36,10 @@ def create_app(config_name: str | None = None, overrides: dict | None = None) ->
     app.config.from_object(config_for(config_name))
     if overrides:
         app.config.update(overrides)
+    if app.config.get("ENV_NAME") == "production" and app.debug:
+        # The debugger runs any code typed into an error page: never in production,
+        # however debug was turned on (FLASK_DEBUG is refused by the settings too).
+        raise ConfigurationError("Production refuses to run in debug mode")
     app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(
         app.config["SQLALCHEMY_DATABASE_URI"]
     )

@@ -159,7 +159,9 @@ class ProductionConfig(Config):
             raise ConfigurationError(
                 "Production needs these environment variables: " + ", ".join(missing)
             )
-        if self.SECRET_KEY in self.KNOWN_DEV_SECRETS or len(self.SECRET_KEY or "") < 32:
+        secret = self.SECRET_KEY or ""
+        # Long but made of a few characters ("x" * 48, a repeated word) is not random.
+        if secret in self.KNOWN_DEV_SECRETS or len(secret) < 32 or len(set(secret)) < 16:
             raise ConfigurationError(
                 "SECRET_KEY must be a random value of at least 32 characters "
                 "(python -c 'import secrets; print(secrets.token_urlsafe(48))')"

@@ -35,7 +35,13 @@ from conference.core.money import Amounts, format_dkk, vat_of
 from conference.core.paging import Paged
 from conference.core.security import hash_token, new_token
 from conference.core.services import record_audit
-from conference.core.spreadsheets import CSV_BOM, CSV_DELIMITER, CSV_LINE_END, neutralise_cell
+from conference.core.spreadsheets import (
+    CSV_BOM,
+    CSV_DELIMITER,
+    CSV_LINE_END,
+    neutralise_cell,
+    xlsx_text,
+)
 from conference.core.urls import public_url
 from conference.events.models import Edition, Quota, TicketType
 from conference.events.services import (
@@ -1378,7 +1384,7 @@ def export_xlsx(table: ExportTable) -> bytes:
             written = WriteOnlyCell(sheet, value=Decimal(value).scaleb(-2))
             written.number_format = "#,##0.00"
             return written
-        written = WriteOnlyCell(sheet, value=value)
+        written = WriteOnlyCell(sheet, value=xlsx_text(value))
         written.data_type = "s"
         if font is not None:
             written.font = font
@@ -2281,7 +2287,7 @@ def exhibitors_xlsx(edition: Edition) -> bytes:
     bold = Font(bold=True)
 
     def text(value: object, font: Font | None = None) -> WriteOnlyCell:
-        cell = WriteOnlyCell(sheet, value="" if value is None else str(value))
+        cell = WriteOnlyCell(sheet, value=xlsx_text(value))
         cell.data_type = "s"
         if font is not None:
             cell.font = font

@@ -9,6 +9,7 @@ make the server fetch a URL or read a file on its behalf.
 from __future__ import annotations
 
 import mimetypes
+import re
 import threading
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -65,6 +66,11 @@ def static_fetcher() -> StaticOnlyFetcher:
     return StaticOnlyFetcher(current_app.static_folder)
 
 
+# Control characters (C0 but tab and line breaks, DEL, C1) have no glyph: a name
+# pasted with one would print as a box. Our templates hold none, so they are taken
+# out of the whole document.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
 # Parsed once per static folder and stylesheet: parsing is a tenth of a render.
 _stylesheets: dict[tuple[Path, str], CSS] = {}
 
@@ -82,6 +88,7 @@ def stylesheet(fetcher: StaticOnlyFetcher, path: str) -> CSS:
 def render_pdf(html: str, stylesheet_path: str) -> bytes:
     """Render HTML with one of our static stylesheets to PDF bytes (fonts subset)."""
     fetcher = static_fetcher()
+    html = _UNPRINTABLE.sub("", html)
     with RENDER_LOCK:
         document = HTML(string=html, base_url=fetcher.base_url, url_fetcher=fetcher)
         return document.write_pdf(

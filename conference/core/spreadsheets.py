@@ -3,16 +3,22 @@
 Danish Excel splits CSV on semicolons and needs the byte order mark to read
 UTF-8 (æøå). A cell that starts like a formula is run as one when the file is
 opened (``=HYPERLINK(...)`` in a name typed on a public form), so every text
-cell goes through ``neutralise_cell``.
+cell goes through ``neutralise_cell``. An XLSX file is XML 1.0, which cannot
+hold most control characters (a name pasted into a public form may carry one):
+every XLSX text cell goes through ``xlsx_text``.
 """
 
 from __future__ import annotations
+
+import re
 
 #: A cell starting with one of these is read as a formula by Excel and LibreOffice.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 CSV_BOM = "\ufeff"
 CSV_DELIMITER = ";"
 CSV_LINE_END = "\r\n"
+# What XML 1.0 cannot hold (openpyxl refuses the whole workbook for one of them).
+_NOT_IN_XLSX = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def neutralise_cell(value: object) -> str:
@@ -21,3 +27,9 @@ def neutralise_cell(value: object) -> str:
     if text.startswith(FORMULA_PREFIXES):
         return "'" + text
     return text
+
+
+def xlsx_text(value: object) -> str:
+    """A text cell's value for an XLSX sheet: the text as typed, less the control
+    characters an XLSX file cannot hold (tab, line feed and carriage return stay)."""
+    return _NOT_IN_XLSX.sub("", "" if value is None else str(value))

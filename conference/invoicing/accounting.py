@@ -35,6 +35,7 @@ from conference.core.spreadsheets import (
     CSV_DELIMITER,
     CSV_LINE_END,
     neutralise_cell,
+    xlsx_text,
 )
 from conference.invoicing.models import DocumentKind, Invoice, InvoicePayment
 from conference.invoicing.pdf import stored_pdf
@@ -618,7 +619,7 @@ def ledger_xlsx(period: Period) -> bytes:
     bold = Font(bold=True)
 
     def text(value: object, font: Font | None = None) -> WriteOnlyCell:
-        cell = WriteOnlyCell(sheet, value="" if value is None else str(value))
+        cell = WriteOnlyCell(sheet, value=xlsx_text(value))
         cell.data_type = "s"
         if font is not None:
             cell.font = font

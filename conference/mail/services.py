@@ -11,6 +11,7 @@ queued with their template and a snapshot, and rendered by the worker (see
 from __future__ import annotations
 
 import base64
+import re
 import smtplib
 import ssl
 from collections.abc import Iterable
@@ -109,6 +110,17 @@ def attachment_data(item: dict) -> bytes:
     return base64.b64decode(item["data_b64"])
 
 
+#: C0 and C1 control characters and DEL: never part of a header's text.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def header_text(value: str) -> str:
+    """A header value on one line: a subject may name a person, and a name posted
+    with a line break or a control character would make the message unsendable
+    (the email package refuses a header with a line break)."""
+    return " ".join(_CONTROL.sub(" ", value or "").split())
+
+
 def render_mail(template: str, language: str, **context) -> tuple[str, str, str | None]:
     """Render ``mail/<template>.txt`` (and ``.html`` if it exists) in a language.
 
@@ -123,7 +135,7 @@ def render_mail(template: str, language: str, **context) -> tuple[str, str, str 
         context.setdefault("public_url", public_url)
         text_template = env.get_template(f"mail/{template}.txt")
         module = text_template.make_module(_with_globals(context))
-        subject = str(getattr(module, "subject", "")).strip()
+        subject = header_text(str(getattr(module, "subject", "")))
         body_text = str(module).strip() + "\n"
         # Only a missing HTML version is optional; an error in one must not pass silently.
         try:
@@ -304,7 +316,7 @@ def build_email(message: OutboxMessage) -> EmailMessage:
     email = EmailMessage()
     email["From"] = config["MAIL_FROM"]
     email["To"] = message.to_address
-    email["Subject"] = message.subject
+    email["Subject"] = header_text(message.subject)
     email["Date"] = formatdate(localtime=True)
     # The same Message-ID on every attempt: a message sent again because the
     # connection dropped after the server took it, before it said so, is

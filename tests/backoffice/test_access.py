@@ -1,7 +1,10 @@
-"""Every back-office route is for logged-in staff with the right role only.
+"""Every staff route is for logged-in staff with the right role only.
 
-The routes are read from the app's URL map, so a route added later is
-checked too, and one added without ``roles_required`` fails here.
+The routes are read from the app's URL map, whatever their blueprint or address:
+a route is public by name (PUBLIC_ENDPOINTS), behind a secret link (it takes a
+token or a Stripe session id), the development mail viewer, or a staff route that
+must be guarded by ``roles_required``. A route added later falls in one of these
+or fails here, and a staff route is checked against every role.
 """
 
 from __future__ import annotations
@@ -11,14 +14,45 @@ import pytest
 from conference.auth.models import Role
 from tests.auth.helpers import log_in, make_staff
 
-PUBLIC_STAFF_ENDPOINTS = {"auth.login", "auth.login_code", "auth.logout"}
+#: Routes anyone may open, by design: the public site, login, Stripe's webhook.
+PUBLIC_ENDPOINTS = {
+    "static",
+    "events.index",
+    "events.edition",
+    "registration.register",
+    "registration.join_waiting_list",
+    "stands.exhibition",
+    "stands.background",
+    "stands.book",
+    "stands.exhibitors",
+    "stands.exhibitor_logo",
+    "privacy.page",
+    "auth.login",
+    "auth.login_code",
+    "auth.logout",
+    "payments.stripe_webhook",
+}
+#: Arguments that make a route a secret link (tests/core/test_idor.py covers them).
+LINK_ARGUMENTS = {"token", "stripe_id"}
+#: The development mail viewer: 404 unless MAIL_VIEWER is on.
+DEVELOPMENT_BLUEPRINTS = {"mail"}
+
+
+def _kind(app, rule) -> str:
+    if rule.endpoint in PUBLIC_ENDPOINTS:
+        return "public"
+    if LINK_ARGUMENTS & set(rule.arguments):
+        return "link"
+    if rule.endpoint.partition(".")[0] in DEVELOPMENT_BLUEPRINTS:
+        return "development"
+    return "staff"
 
 
 def _staff_routes(app, edition):
-    """(endpoint, method, url, allowed roles) for every guarded /staff route."""
+    """(endpoint, method, url, allowed roles) for every route that is for staff."""
     routes = []
     for rule in app.url_map.iter_rules():
-        if not rule.rule.startswith("/staff") or rule.endpoint in PUBLIC_STAFF_ENDPOINTS:
+        if _kind(app, rule) != "staff":
             continue
         view = app.view_functions[rule.endpoint]
         allowed = getattr(view, "allowed_roles", None)
@@ -28,6 +62,49 @@ def _staff_routes(app, edition):
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
             routes.append((rule.endpoint, method, url, allowed))
     return routes
+
+
+def test_every_route_is_public_a_link_or_guarded_whatever_its_blueprint(app, edition):
+    kinds: dict[str, set[str]] = {}
+    for rule in app.url_map.iter_rules():
+        kinds.setdefault(_kind(app, rule), set()).add(rule.endpoint)
+    # Every blueprint's staff screens are in the enumeration, not only /staff/e/...
+    blueprints = {endpoint.partition(".")[0] for endpoint in kinds["staff"]}
+    assert {
+        "auth",
+        "audit",
+        "backoffice",
+        "checkin",
+        "communication",
+        "invoicing",
+        "privacy",
+        "transfers",
+    } <= blueprints
+    assert {"backoffice.stands_approve", "communication.send", "privacy.erase"} <= kinds["staff"]
+    # A guarded view is never listed as public, and a public one is really open.
+    for endpoint in PUBLIC_ENDPOINTS:
+        assert not getattr(app.view_functions[endpoint], "allowed_roles", None), endpoint
+    _staff_routes(app, edition)  # asserts every one of them is guarded
+
+
+def test_a_new_unguarded_route_anywhere_fails_the_enumeration(database_url, _migrated, edition):
+    from conference import create_app
+
+    other = create_app("testing", {"SQLALCHEMY_DATABASE_URI": database_url})
+    other.add_url_rule("/reports/<slug>/revenue", "reports.revenue", lambda slug: "secret")
+    with pytest.raises(AssertionError, match="/reports/<slug>/revenue is not guarded"):
+        _staff_routes(other, edition)
+
+
+def test_the_mail_viewer_is_not_there_outside_development(app, client):
+    from config import DevelopmentConfig, ProductionConfig
+
+    assert ProductionConfig.MAIL_VIEWER is False and DevelopmentConfig.MAIL_VIEWER is True
+    assert app.config["MAIL_VIEWER"] is False
+    for rule in app.url_map.iter_rules():
+        if _kind(app, rule) == "development":
+            url = rule.build(dict.fromkeys(rule.arguments, "1"), append_unknown=False)[1]
+            assert client.get(url).status_code == 404, url
 
 
 def test_the_back_office_routes_are_found(app, edition):

@@ -92,3 +92,44 @@ def test_a_nul_character_anywhere_is_a_clear_400_and_writes_nothing(client, edit
     data = booking_form(edition, 1, booker_name="Hanne\x00Jensen")
     assert client.post(f"/e/{edition.slug}/register", data=data).status_code == 400
     assert db.session.scalar(select(func.count()).select_from(Order)) == 0
+
+
+def test_every_kind_of_answer_has_the_security_headers(app, client, edition):
+    """Pages behind links, files, JSON, refusals and staff screens: the headers are set
+    on every response, not only on the public pages."""
+    from conference.core.db import db
+    from conference.registration.services import place_order
+    from tests.auth.helpers import log_in, make_staff
+    from tests.conftest import booking_details
+
+    placed = place_order(edition, booking_details(edition, 1))
+    db.session.commit()
+    token, place = placed.booker_token, placed.order.attendees[0].id
+    staff = app.test_client()
+    make_staff()
+    log_in(staff, "organiser@example.dk")
+    responses = {
+        "manage page": client.get(f"/m/{token}"),
+        "ticket PDF": client.get(f"/m/{token}/ticket/{place}.pdf"),
+        "personal data JSON": client.get(f"/m/{token}/my-data.json"),
+        "QR code SVG": client.get(f"/m/{token}/qr/{place}.svg"),
+        "webhook refusal": client.post("/payments/stripe/webhook", data="{}"),
+        "method not allowed": client.delete(f"/e/{edition.slug}"),
+        "staff screen": staff.get(f"/staff/e/{edition.slug}"),
+        "staff CSV": staff.get(f"/staff/e/{edition.slug}/registrants.csv"),
+        "static file": client.get("/static/css/app.css"),
+    }
+    for name, response in responses.items():
+        headers = response.headers
+        csp = headers.get("Content-Security-Policy", "")
+        assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp, name
+        assert "unsafe-inline" not in csp and "unsafe-eval" not in csp, name
+        assert headers["X-Content-Type-Options"] == "nosniff", name
+        assert headers["X-Frame-Options"] == "DENY", name
+        assert headers["Referrer-Policy"] == "same-origin", name
+    # What a link opens is personal: never cached, never indexed.
+    for name in ("manage page", "ticket PDF", "personal data JSON"):
+        assert responses[name].headers["Cache-Control"] == "no-store", name
+        assert "noindex" in responses[name].headers["X-Robots-Tag"], name
+    cookie = staff.get_cookie("session")
+    assert cookie is not None and cookie.http_only and cookie.same_site == "Lax"

@@ -74,20 +74,29 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, request):
+def page(browser):
     context = browser.new_context(locale="da-DK", viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(10_000)
     yield page
-    failed = getattr(request.node, "rep_call", None)
-    if failed is not None and failed.failed:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
     context.close()
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
+    """A failed browser test leaves a screenshot of every page it had open (the
+    ``page`` and axe fixtures' and those a test opened itself), taken before the
+    fixtures close them: tests/artifacts/<test>[-n].png."""
     outcome = yield
     report = outcome.get_result()
-    setattr(item, f"rep_{report.when}", report)
+    if report.when != "call" or not report.failed or "browser" not in item.fixturenames:
+        return
+    browser = item.funcargs.get("browser")
+    pages = [p for context in browser.contexts for p in context.pages] if browser else []
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for number, open_page in enumerate(pages):
+        suffix = f"-{number}" if number else ""
+        try:
+            open_page.screenshot(path=str(ARTIFACTS / f"{item.name}{suffix}.png"), full_page=True)
+        except Exception as error:  # noqa: BLE001 - a closed page must not hide the failure
+            report.sections.append(("screenshot", f"{open_page.url}: {error}"))

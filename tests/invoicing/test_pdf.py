@@ -243,6 +243,81 @@ def test_rendering_html_that_points_outside_fetches_nothing(fetcher, httpserver)
     assert httpserver.log == []
 
 
+#: Every way an HTML document can make WeasyPrint load something; {u} is the address.
+REFERENCES = {
+    "img": '<img src="{u}">',
+    "object": '<object data="{u}"></object>',
+    "embed": '<embed src="{u}">',
+    "svg image": (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="300" height="60">'
+        '<image href="{u}" width="300" height="60"/></svg>'
+    ),
+    "css background": '<div style="background: url({u}); width: 300px; height: 60px"></div>',
+    "stylesheet": '<link rel="stylesheet" href="{u}"><p>t</p>',
+    "css import": '<style>@import url("{u}");</style><p>t</p>',
+    "attachment": '<a rel="attachment" href="{u}">file</a>',
+    "link attachment": '<link rel="attachment" href="{u}">',
+}
+MARKER_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="300" height="50">'
+    '<text x="0" y="30" font-size="20">MARKER-{where}</text></svg>'
+)
+
+
+class RecordingFetcher(StaticOnlyFetcher):
+    """The app's fetcher, noting what it was asked for and what it served."""
+
+    def __init__(self, static_folder) -> None:
+        super().__init__(static_folder)
+        self.asked: list[str] = []
+        self.served: list[str] = []
+
+    def fetch(self, url, headers=None):
+        self.asked.append(url)
+        response = super().fetch(url, headers)
+        self.served.append(url)
+        return response
+
+
+@pytest.mark.parametrize("kind", sorted(REFERENCES))
+def test_no_kind_of_reference_reads_a_local_file_or_fetches_a_url(kind, tmp_path, httpserver):
+    from weasyprint.urls import path2url
+
+    static = tmp_path / "static"
+    static.mkdir()
+    is_css = kind in ("stylesheet", "css import")
+    name = "x.css" if is_css else "x.svg"
+    inside = "p::after { content: 'MARKER-INSIDE' }" if is_css else MARKER_SVG.format(where="IN")
+    outside = "p::after { content: 'MARKER-OUTSIDE' }" if is_css else MARKER_SVG.format(where="OUT")
+    (static / name).write_text(inside)
+    (tmp_path / name).write_text(outside)
+    httpserver.expect_request(f"/{name}").respond_with_data(outside)
+    template = REFERENCES[kind]
+
+    def render(url: str) -> tuple[RecordingFetcher, str, bytes]:
+        fetcher = RecordingFetcher(static)
+        html = template.format(u=url)
+        pdf = HTML(string=html, base_url=fetcher.base_url, url_fetcher=fetcher).write_pdf(
+            font_config=FONT_CONFIG
+        )
+        return fetcher, pdf_text(pdf), pdf
+
+    # Our own static file: the reference is really followed (the check below can see it).
+    fetcher, _text, _pdf = render(RecordingFetcher(static).base_url + name)
+    assert fetcher.served, f"{kind}: WeasyPrint did not follow the reference at all"
+    # A local file elsewhere, by absolute URL and by a path climbing out; a web address.
+    for url in (
+        path2url(str(tmp_path / name)),
+        f"../{name}",
+        f"{RecordingFetcher(static).base_url}%2E%2E/{name}",
+        httpserver.url_for(f"/{name}"),
+    ):
+        fetcher, text, pdf = render(url)
+        assert fetcher.asked and not fetcher.served, (kind, url, fetcher.served)
+        assert "OUT" not in text and b"MARKER-OUT" not in pdf, (kind, url)
+    assert httpserver.log == []
+
+
 # --- stored once ----------------------------------------------------------------------
 
 
