@@ -22,11 +22,13 @@ and every confirmed order's e-mails in the outbox. Prints one JSON line; with
 --runs N the figures are those of the median run (by ratio); with --repeat N
 one line per run and then a summary. The exit status is 1 if any run failed.
 
---servers 2 splits the clients over two independent gunicorn servers on
---port and --port+1, one database, with rate limits on and counted in Redis
-(--redis); then two outbox workers (``flask --app wsgi outbox run``) send the
-outbox at once to an SMTP sink here (bench/outbox_delivery.py), and each
-e-mail must arrive exactly once. Talks only to 127.0.0.1.
+--servers 2 runs two independent gunicorn servers on --port and --port+1 on
+one database, with rate limits on and counted in Redis (--redis); each client
+sends its requests to them in turn (a visitor's form, its POST and its page
+come from different servers, as behind a round-robin proxy); then two outbox
+workers (``flask --app wsgi outbox run``) send the outbox at once to an SMTP
+sink here (bench/outbox_delivery.py), and each e-mail must arrive exactly
+once. Talks only to 127.0.0.1.
 
     .venv/bin/python bench/rush.py --seats 1000 --attempts 5000 --clients 32 --runs 3
     .venv/bin/python bench/rush.py --seats 1000 --attempts 5000 --clients 32 --repeat 10
@@ -396,28 +398,40 @@ class Server:
 
 
 class Browser:
-    """One keep-alive connection; a fresh cookie jar per visitor, as a new browser."""
+    """Keep-alive connections; a fresh cookie jar per visitor, as a new browser.
 
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.conn = http.client.HTTPConnection(HOST, port, timeout=REQUEST_TIMEOUT_S)
+    With several app servers (``ports``) the requests go to them in turn, as
+    from a round-robin proxy without sticky sessions: a visitor's form, its
+    POST and the page it is sent to come from different servers.
+    """
+
+    def __init__(self, ports: int | list[int], first: int = 0) -> None:
+        self.ports = [ports] if isinstance(ports, int) else list(ports)
+        self.conns = {
+            port: http.client.HTTPConnection(HOST, port, timeout=REQUEST_TIMEOUT_S)
+            for port in self.ports
+        }
+        self.turn = first
         self.cookies: dict[str, str] = {}
-        #: Requests sent, by route ("POST /e/rush/register", "GET /m/<token>").
-        self.sent: Counter[str] = Counter()
+        #: Requests sent, by (port, route), e.g. (8765, "GET /m/<token>").
+        self.sent: Counter[tuple[int, str]] = Counter()
 
     def request(self, method: str, path: str, body: bytes | None = None):
-        self.sent[f"{method} {route_of(path)}"] += 1
+        port = self.ports[self.turn % len(self.ports)]
+        self.turn += 1
+        conn = self.conns[port]
+        self.sent[(port, f"{method} {route_of(path)}")] += 1
         headers = {"Accept": "text/html", "Accept-Language": "da"}
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         if body is not None:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         try:
-            self.conn.request(method, path, body=body, headers=headers)
-            response = self.conn.getresponse()
+            conn.request(method, path, body=body, headers=headers)
+            response = conn.getresponse()
             data = response.read()
         except (http.client.HTTPException, OSError):
-            self.conn.close()  # reconnects on the next request
+            conn.close()  # reconnects on the next request
             raise
         # The production cookie is Secure (the site runs behind TLS); a browser
         # behind the TLS proxy sends it back, so we keep it although this is plain HTTP.
@@ -426,11 +440,12 @@ class Browser:
             name, _, value = pair.partition("=")
             self.cookies[name.strip()] = value.strip()
         if response.will_close:
-            self.conn.close()
+            conn.close()
         return response.status, response.headers, data
 
     def close(self) -> None:
-        self.conn.close()
+        for conn in self.conns.values():
+            conn.close()
 
 
 def route_of(path: str) -> str:
@@ -539,17 +554,16 @@ def run_clients(
 ) -> tuple[float, float, Outcomes]:
     """Run ``work(browser, number)`` ``total`` times from ``clients`` threads.
 
-    With several ``ports`` (app servers) the clients are dealt out in turn, so
-    each server has the same number of clients.
+    With several ``ports`` (app servers) every client sends its requests to
+    them in turn, each client starting at another one (see Browser).
     """
-    ports = [ports] if isinstance(ports, int) else list(ports)
     numbers = itertools.count()
     outcomes = Outcomes()
     lock = threading.Lock()
     start = threading.Barrier(clients + 1)
 
-    def client(port: int) -> None:
-        browser = Browser(port)
+    def client(first: int) -> None:
+        browser = Browser(ports, first)
         local: list[tuple[float, float, str]] = []
         start.wait()
         while True:
@@ -566,12 +580,9 @@ def run_clients(
         browser.close()
         with lock:
             outcomes.timeline.extend(local)
-            outcomes.requests.update({(port, route): n for route, n in browser.sent.items()})
+            outcomes.requests.update(browser.sent)
 
-    threads = [
-        threading.Thread(target=client, args=(ports[i % len(ports)],), daemon=True)
-        for i in range(clients)
-    ]
+    threads = [threading.Thread(target=client, args=(i,), daemon=True) for i in range(clients)]
     for thread in threads:
         thread.start()
     start.wait(timeout=60)
@@ -625,7 +636,7 @@ def warm_up(port: int | list[int], clients: int) -> None:
 #: Per client address; the benchmark's clients all come from 127.0.0.1, so the
 #: limits are raised out of their way but still counted, in Redis.
 BENCH_RATE_LIMIT = "1000000 per day"
-LIMITED_ROUTES = {"register": "POST /e/rush/register", "manage": "GET /m/<token>"}
+LIMITED_ROUTES = {"register": f"POST /e/{SLUG}/register", "manage": "GET /m/<token>"}
 
 
 def _redis(url: str):
@@ -854,10 +865,14 @@ def one_run(args, run_number: int) -> dict:
         if key in result
     )
     if args.servers > 1:
-        by_server: Counter[int] = Counter()
-        for (port, _route), count in rush.requests.items():
-            by_server[port] += count
-        result["requests_by_server"] = {str(port): by_server[port] for port in ports}
+        result["by_server"] = {
+            str(port): {
+                "requests": sum(n for (p, _r), n in rush.requests.items() if p == port),
+                "registration_posts": rush.requests[(port, LIMITED_ROUTES["register"])],
+                "confirmation_pages": rush.requests[(port, LIMITED_ROUTES["manage"])],
+            }
+            for port in ports
+        }
         result["limiter"] = limiter
     if delivery is not None:
         result.update(delivery)
@@ -900,10 +915,12 @@ def summary(results: list[dict]) -> dict:
             {"run": n, **{key: r.get(key) for key in SUMMARY_FIELDS}}
             for n, r in enumerate(results, 1)
         ],
-        "attempts_per_s_median": statistics.median(r["attempts_per_s"] for r in results),
-        "pingwrite_req_per_s_median": statistics.median(r["pingwrite_req_per_s"] for r in results),
-        "ratio_median": statistics.median(r["ratio"] for r in results),
-        "p99_ms_median": statistics.median(r["p99_ms"] for r in results),
+        "attempts_per_s_median": round(statistics.median(r["attempts_per_s"] for r in results), 1),
+        "pingwrite_req_per_s_median": round(
+            statistics.median(r["pingwrite_req_per_s"] for r in results), 1
+        ),
+        "ratio_median": round(statistics.median(r["ratio"] for r in results), 3),
+        "p99_ms_median": round(statistics.median(r["p99_ms"] for r in results), 1),
         "p99_ms_max": max(r["p99_ms"] for r in results),
     }
 
