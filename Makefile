@@ -10,7 +10,7 @@ export CONFERENCE_ENV ?= development
 # pytest-xdist workers: one per core (the PostgreSQL run gives each its own database).
 TEST_WORKERS ?= auto
 
-.PHONY: run test install system-packages translations lint format bench clean
+.PHONY: run test install system-packages translations lint format bench bench-repeat bench-scaleout clean
 
 $(STAMP): pyproject.toml
 	@$(MAKE) --no-print-directory system-packages
@@ -65,6 +65,16 @@ format: $(STAMP)
 
 bench: install
 	$(PY) bench/rush.py --seats 1000 --attempts 5000 --clients 32
+
+# Ten rushes in a row, a JSON line each and a summary; fails if any run oversold,
+# lost an order, answered 5xx or left an order without its e-mails.
+bench-repeat: install
+	$(PY) bench/rush.py --seats 1000 --attempts 5000 --clients 32 --repeat 10
+
+# The rush over two gunicorn app servers on one PostgreSQL, rate limits in Redis
+# (127.0.0.1:6379), then two outbox workers at once: each e-mail must arrive once.
+bench-scaleout: install
+	$(PY) bench/rush.py --seats 1000 --attempts 5000 --clients 32 --servers 2
 
 # Refresh the message catalogue after changing UI text.
 messages: $(STAMP)

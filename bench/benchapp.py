@@ -18,6 +18,8 @@ Served by ``gunicorn -c gunicorn.conf.py 'bench.benchapp:create_app()'``.
 
 from __future__ import annotations
 
+import os
+
 from flask import Blueprint, Flask, redirect
 
 from conference import create_app as create_conference_app
@@ -52,8 +54,13 @@ def claimed():
 
 
 def create_app() -> Flask:
-    """The app as ``wsgi.py`` builds it (production settings from the environment)."""
-    app = create_conference_app()
+    """The app as ``wsgi.py`` builds it (production settings from the environment).
+
+    ``BENCH_RATELIMIT_KEY_PREFIX``: the run's prefix for its rate-limit keys in a
+    shared store (``rush.py --servers 2``), so it finds and deletes its own keys only.
+    """
+    prefix = os.environ.get("BENCH_RATELIMIT_KEY_PREFIX")
+    app = create_conference_app(overrides={"RATELIMIT_KEY_PREFIX": prefix} if prefix else None)
     # A machine endpoint with no form and no session: nothing to forge.
     csrf.exempt(bp)
     app.register_blueprint(bp)
