@@ -103,6 +103,9 @@ class Config:
     # code from many addresses still gets this many tries.
     SECOND_FACTOR_RATE_LIMIT = os.environ.get("SECOND_FACTOR_RATE_LIMIT", "5 per minute")
     MANAGE_RATE_LIMIT = os.environ.get("MANAGE_RATE_LIMIT", "120 per minute")
+    # "Send me my link again": per address as the registration, and per e-mail address
+    # asked for, since each request replaces that person's links with new ones.
+    LINK_REQUEST_RATE_LIMIT = os.environ.get("LINK_REQUEST_RATE_LIMIT", "3 per hour")
     # Days after an edition ends before its personal data is erased at the latest
     # (the privacy page says so; `flask privacy erase` does it).
     PRIVACY_RETENTION_DAYS = _env_int("PRIVACY_RETENTION_DAYS", 90)

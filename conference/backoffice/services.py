@@ -13,7 +13,6 @@ import io
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from types import SimpleNamespace
 
 from babel.dates import format_date as babel_format_date
 from babel.numbers import format_decimal
@@ -27,25 +26,22 @@ from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from conference.checkin.services import ticket_pdf_attachment
 from conference.core.db import db
 from conference.core.errors import DomainError, NotFound
 from conference.core.i18n import babel_locale, current_language
-from conference.core.money import Amounts, format_dkk, vat_of
+from conference.core.money import Amounts, format_dkk
 from conference.core.paging import Paged
-from conference.core.security import hash_token, new_token
 from conference.core.services import record_audit
 from conference.core.spreadsheets import (
     CSV_BOM,
     CSV_DELIMITER,
     CSV_LINE_END,
+    kroner_cell,
     neutralise_cell,
-    xlsx_text,
+    text_cell,
 )
-from conference.core.urls import public_url
 from conference.events.models import Edition, Quota, TicketType
 from conference.events.services import (
-    calendar_attachment,
     change_capacity,
     claim_places,
     copenhagen_date,
@@ -1108,101 +1104,6 @@ def mail_status_label(status: str) -> str:
     }.get(status, status)
 
 
-def _current_order(order: Order) -> SimpleNamespace:
-    """The order as it is now, for a confirmation sent again: the active places with
-    their ticket types and what they cost now."""
-    places = order.active_attendees
-    net = sum(a.unit_price_net_ore for a in places)
-    vat = sum(vat_of(a.unit_price_net_ore, a.vat_percent) for a in places)
-    return SimpleNamespace(
-        reference=order.reference,
-        booker_name=order.booker_name,
-        booker_email=order.booker_email,
-        organisation=order.organisation,
-        invoice_organisation=order.invoice_organisation,
-        ean=order.ean,
-        payment_method=order.payment_method,
-        total_net_ore=net,
-        total_gross_ore=net + vat,
-        attendees=[
-            SimpleNamespace(name=a.name, email=a.email, ticket_type=a.ticket_type) for a in places
-        ],
-    )
-
-
-def resend_confirmation(order: Order, *, actor: str) -> OutboxMessage:
-    """The booker's confirmation again, built from the order as it is now, with its
-    invoices. It carries a new manage link: the one in earlier e-mails stops working."""
-    if order.status != OrderStatus.CONFIRMED or not order.active_attendees:
-        raise DomainError(_("Only a confirmed registration has a confirmation to send."))
-    token = new_token()
-    order.manage_token_hash = hash_token(token)
-    documents = db.session.scalars(
-        select(Invoice)
-        .where(Invoice.order_id == order.id, Invoice.kind == DocumentKind.INVOICE)
-        .order_by(Invoice.id)
-    ).all()
-    message = queue_mail(
-        "order_confirmation",
-        order.booker_email,
-        "order_confirmation",
-        order.language,
-        order_id=order.id,
-        order=_current_order(order),
-        edition=order.edition,
-        ticket_type=order.active_attendees[0].ticket_type,
-        manage_url=public_url("registration.manage", token=token),
-    )
-    message.attachments = [
-        invoice_attachment(document.id, invoice_filename(document)) for document in documents
-    ]
-    record_audit(
-        actor,
-        "mail.resent",
-        "order",
-        order.id,
-        reference=order.reference,
-        kind="order_confirmation",
-        to=order.booker_email,
-    )
-    return message
-
-
-def resend_ticket(attendee: Attendee, *, actor: str) -> OutboxMessage:
-    """The place's ticket again, to whoever holds it now (after a transfer, the new
-    holder), with the ticket type it has now. New manage link, as above."""
-    order = attendee.order
-    if attendee.status != AttendeeStatus.CONFIRMED or order.status != OrderStatus.CONFIRMED:
-        raise DomainError(_("This place is cancelled, so it has no ticket to send."))
-    token = new_token()
-    attendee.manage_token_hash = hash_token(token)
-    language = order.language
-    message = queue_mail(
-        "ticket",
-        attendee.email,
-        "ticket",
-        language,
-        order_id=order.id,
-        attachments=[calendar_attachment(order.edition, language)],
-        order=order,
-        edition=order.edition,
-        attendee=attendee,
-        ticket_type=attendee.ticket_type,
-        manage_url=public_url("registration.manage", token=token),
-    )
-    message.attachments = [*message.attachments, ticket_pdf_attachment(attendee, language)]
-    record_audit(
-        actor,
-        "mail.resent",
-        "attendee",
-        attendee.id,
-        reference=order.reference,
-        kind="ticket",
-        to=attendee.email,
-    )
-    return message
-
-
 # --- registrants: exports for the venue and for chasing payment -----------------------
 
 
@@ -1381,14 +1282,8 @@ def export_xlsx(table: ExportTable) -> bytes:
 
     def cell(value: str | int, font: Font | None = None) -> WriteOnlyCell:
         if isinstance(value, int):
-            written = WriteOnlyCell(sheet, value=Decimal(value).scaleb(-2))
-            written.number_format = "#,##0.00"
-            return written
-        written = WriteOnlyCell(sheet, value=xlsx_text(value))
-        written.data_type = "s"
-        if font is not None:
-            written.font = font
-        return written
+            return kroner_cell(sheet, value)
+        return text_cell(sheet, value, font)
 
     sheet.append([cell(title, bold) for title in table.header])
     for row in table.rows:
@@ -2287,16 +2182,10 @@ def exhibitors_xlsx(edition: Edition) -> bytes:
     bold = Font(bold=True)
 
     def text(value: object, font: Font | None = None) -> WriteOnlyCell:
-        cell = WriteOnlyCell(sheet, value=xlsx_text(value))
-        cell.data_type = "s"
-        if font is not None:
-            cell.font = font
-        return cell
+        return text_cell(sheet, value, font)
 
     def kroner(ore: int) -> WriteOnlyCell:
-        cell = WriteOnlyCell(sheet, value=Decimal(ore).scaleb(-2))
-        cell.number_format = "#,##0.00"
-        return cell
+        return kroner_cell(sheet, ore)
 
     sheet.append([text(title, bold) for title in _exhibitor_header()])
     for before, amounts, after in _exhibitor_rows(edition):

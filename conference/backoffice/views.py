@@ -58,6 +58,7 @@ from conference.events.services import (
     ticket_type_for_code,
 )
 from conference.payments.services import send_pending_refunds
+from conference.registration import services as registration_services
 from conference.registration.forms import MAX_GROUP_SIZE
 from conference.registration.services import (
     InvalidBooking,
@@ -452,7 +453,7 @@ def resend_confirmation(slug: str, reference: str):
     return _resend(
         edition,
         reference,
-        lambda actor: services.resend_confirmation(order, actor=actor),
+        lambda actor: registration_services.resend_confirmation(order, actor=actor),
         _("The confirmation is on its way to %(to)s, with a new link."),
     )
 
@@ -465,7 +466,7 @@ def resend_ticket(slug: str, reference: str, attendee_id: int):
     return _resend(
         edition,
         reference,
-        lambda actor: services.resend_ticket(attendee, actor=actor),
+        lambda actor: registration_services.resend_ticket(attendee, actor=actor),
         _("The ticket is on its way to %(to)s, with a new link."),
     )
 

@@ -11,6 +11,11 @@ every XLSX text cell goes through ``xlsx_text``.
 from __future__ import annotations
 
 import re
+from decimal import Decimal
+
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font
+from openpyxl.worksheet.worksheet import Worksheet
 
 #: A cell starting with one of these is read as a formula by Excel and LibreOffice.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -33,3 +38,20 @@ def xlsx_text(value: object) -> str:
     """A text cell's value for an XLSX sheet: the text as typed, less the control
     characters an XLSX file cannot hold (tab, line feed and carriage return stay)."""
     return _NOT_IN_XLSX.sub("", "" if value is None else str(value))
+
+
+def text_cell(sheet: Worksheet, value: object, font: Font | None = None) -> WriteOnlyCell:
+    """A string cell for a write-only sheet: never a formula, so ``=HYPERLINK(...)``
+    is shown, not run."""
+    cell = WriteOnlyCell(sheet, value=xlsx_text(value))
+    cell.data_type = "s"
+    if font is not None:
+        cell.font = font
+    return cell
+
+
+def kroner_cell(sheet: Worksheet, ore: int) -> WriteOnlyCell:
+    """An amount in øre as a number in kroner with two decimals."""
+    cell = WriteOnlyCell(sheet, value=Decimal(ore).scaleb(-2))
+    cell.number_format = "#,##0.00"
+    return cell

@@ -15,7 +15,6 @@ import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import Decimal
 
 from flask_babel import format_date
 from flask_babel import gettext as _
@@ -34,8 +33,9 @@ from conference.core.spreadsheets import (
     CSV_BOM,
     CSV_DELIMITER,
     CSV_LINE_END,
+    kroner_cell,
     neutralise_cell,
-    xlsx_text,
+    text_cell,
 )
 from conference.invoicing.models import DocumentKind, Invoice, InvoicePayment
 from conference.invoicing.pdf import stored_pdf
@@ -619,16 +619,10 @@ def ledger_xlsx(period: Period) -> bytes:
     bold = Font(bold=True)
 
     def text(value: object, font: Font | None = None) -> WriteOnlyCell:
-        cell = WriteOnlyCell(sheet, value=xlsx_text(value))
-        cell.data_type = "s"
-        if font is not None:
-            cell.font = font
-        return cell
+        return text_cell(sheet, value, font)
 
     def kroner(ore: int) -> WriteOnlyCell:
-        cell = WriteOnlyCell(sheet, value=Decimal(ore).scaleb(-2))
-        cell.number_format = "#,##0.00"
-        return cell
+        return kroner_cell(sheet, ore)
 
     def day(value: date | None) -> WriteOnlyCell:
         cell = WriteOnlyCell(sheet, value=value)

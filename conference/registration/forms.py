@@ -242,3 +242,13 @@ class RegistrationForm(ServiceErrors, FlaskForm):
                     label = _l("Participant %(number)d", number=number)
                     found.append((sub.id, f"{label}: {sub.label.text}", sub.errors[0]))
         return found
+
+
+class LinkRequestForm(FlaskForm):
+    """ "Send me my link again": the e-mail address the registration was made with."""
+
+    email = EmailField(
+        _l("E-mail address"),
+        validators=[_required(), _email(), Length(max=254, message=TOO_LONG)],
+        filters=[_strip],
+    )

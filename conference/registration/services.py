@@ -12,6 +12,7 @@ import secrets
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -45,7 +46,7 @@ from conference.events.services import (
     unit_price_now,
     window_state,
 )
-from conference.invoicing.models import Invoice
+from conference.invoicing.models import DocumentKind, Invoice
 from conference.invoicing.services import (
     credit_lines,
     draft_invoice,
@@ -751,6 +752,142 @@ def find_by_manage_token(token: str) -> ManageView:
     if attendee is not None and attendee.status == "confirmed":
         return ManageView(order=attendee.order, attendee=attendee)
     raise NotFound(_("This link is not valid."))
+
+
+# --- links sent again --------------------------------------------------------------
+
+
+def _order_as_it_is_now(order: Order) -> SimpleNamespace:
+    """The order as it is now, for a confirmation sent again: the active places with
+    their ticket types and what they cost now."""
+    places = order.active_attendees
+    net = sum(a.unit_price_net_ore for a in places)
+    vat = sum(vat_of(a.unit_price_net_ore, a.vat_percent) for a in places)
+    return SimpleNamespace(
+        reference=order.reference,
+        booker_name=order.booker_name,
+        booker_email=order.booker_email,
+        organisation=order.organisation,
+        invoice_organisation=order.invoice_organisation,
+        ean=order.ean,
+        payment_method=order.payment_method,
+        total_net_ore=net,
+        total_gross_ore=net + vat,
+        attendees=[
+            SimpleNamespace(name=a.name, email=a.email, ticket_type=a.ticket_type) for a in places
+        ],
+    )
+
+
+def resend_confirmation(order: Order, *, actor: str) -> OutboxMessage:
+    """The booker's confirmation again, built from the order as it is now, with its
+    invoices. It carries a new manage link: the one in earlier e-mails stops working."""
+    if order.status != OrderStatus.CONFIRMED or not order.active_attendees:
+        raise DomainError(_("Only a confirmed registration has a confirmation to send."))
+    token = new_token()
+    order.manage_token_hash = hash_token(token)
+    documents = db.session.scalars(
+        select(Invoice)
+        .where(Invoice.order_id == order.id, Invoice.kind == DocumentKind.INVOICE)
+        .order_by(Invoice.id)
+    ).all()
+    message = queue_mail(
+        "order_confirmation",
+        order.booker_email,
+        "order_confirmation",
+        order.language,
+        order_id=order.id,
+        order=_order_as_it_is_now(order),
+        edition=order.edition,
+        ticket_type=order.active_attendees[0].ticket_type,
+        manage_url=public_url("registration.manage", token=token),
+    )
+    message.attachments = [
+        invoice_attachment(document.id, invoice_filename(document)) for document in documents
+    ]
+    record_audit(
+        actor,
+        "mail.resent",
+        "order",
+        order.id,
+        reference=order.reference,
+        kind="order_confirmation",
+        to=order.booker_email,
+    )
+    return message
+
+
+def resend_ticket(attendee: Attendee, *, actor: str) -> OutboxMessage:
+    """The place's ticket again, to whoever holds it now (after a transfer, the new
+    holder), with the ticket type it has now. New manage link, as above."""
+    order = attendee.order
+    if attendee.status != AttendeeStatus.CONFIRMED or order.status != OrderStatus.CONFIRMED:
+        raise DomainError(_("This place is cancelled, so it has no ticket to send."))
+    token = new_token()
+    attendee.manage_token_hash = hash_token(token)
+    language = order.language
+    message = queue_mail(
+        "ticket",
+        attendee.email,
+        "ticket",
+        language,
+        order_id=order.id,
+        attachments=[calendar_attachment(order.edition, language)],
+        order=order,
+        edition=order.edition,
+        attendee=attendee,
+        ticket_type=attendee.ticket_type,
+        manage_url=public_url("registration.manage", token=token),
+    )
+    message.attachments = [*message.attachments, ticket_pdf_attachment(attendee, language)]
+    record_audit(
+        actor,
+        "mail.resent",
+        "attendee",
+        attendee.id,
+        reference=order.reference,
+        kind="ticket",
+        to=attendee.email,
+    )
+    return message
+
+
+def send_links_again(edition: Edition, email: str, *, actor: str = "public") -> int:
+    """Send every confirmed booker and place of the edition with this e-mail address
+    their confirmation or ticket again, each with a new manage link; the number sent.
+
+    For someone who lost the e-mail. The answer shown must not depend on the number
+    (it would tell a stranger who is registered); the mails go only to the address.
+    """
+    address = email.strip().lower()
+    if not address:
+        return 0
+    orders = db.session.scalars(
+        select(Order).where(
+            Order.edition_id == edition.id,
+            Order.status == OrderStatus.CONFIRMED,
+            func.lower(Order.booker_email) == address,
+        )
+    ).all()
+    places = db.session.scalars(
+        select(Attendee)
+        .join(Order)
+        .where(
+            Order.edition_id == edition.id,
+            Order.status == OrderStatus.CONFIRMED,
+            Attendee.status == AttendeeStatus.CONFIRMED,
+            func.lower(Attendee.email) == address,
+        )
+    ).all()
+    sent = 0
+    for order in orders:
+        if order.active_attendees:
+            resend_confirmation(order, actor=actor)
+            sent += 1
+    for attendee in places:
+        resend_ticket(attendee, actor=actor)
+        sent += 1
+    return sent
 
 
 # --- waiting list ---------------------------------------------------------------

@@ -51,7 +51,7 @@ from conference.payments.services import (
     card_payments_enabled,
 )
 from conference.registration import services
-from conference.registration.forms import MAX_GROUP_SIZE, RegistrationForm
+from conference.registration.forms import MAX_GROUP_SIZE, LinkRequestForm, RegistrationForm
 from conference.registration.models import OrderStatus, PaymentMethod, WaitingStatus
 from conference.registration.services import InvalidBooking
 from conference.transfers.services import HandedOn, handed_on, transfer_open
@@ -61,6 +61,14 @@ bp = Blueprint("registration", __name__)
 
 def _registration_limit() -> str:
     return current_app.config["REGISTRATION_RATE_LIMIT"]
+
+
+def _link_request_limit() -> str:
+    return current_app.config["LINK_REQUEST_RATE_LIMIT"]
+
+
+def _address_asked_for() -> str:
+    return "link-request:" + (request.form.get("email") or "").strip().lower()[:254]
 
 
 # --- the registration form ---------------------------------------------------------
@@ -575,3 +583,35 @@ def leave_waiting_list(token: str):
     db.session.commit()
     flash(_("You have left the waiting list. Nothing more will be sent to you."), "success")
     return redirect(url_for("events.edition", slug=slug), code=303)
+
+
+# --- "send me my link again" ------------------------------------------------------------
+
+
+@bp.route("/e/<slug>/my-link", methods=["GET", "POST"])
+@limiter.limit(_registration_limit, methods=["POST"])
+@limiter.limit(_link_request_limit, key_func=_address_asked_for, methods=["POST"])
+def request_link(slug: str):
+    edition = get_edition(slug)
+    form = LinkRequestForm()
+    if form.validate_on_submit():
+        services.send_links_again(edition, form.email.data)
+        db.session.commit()
+        # The same answer whether or not the address is registered: the page must not
+        # tell a stranger who is coming.
+        flash(
+            _(
+                "If %(email)s is registered for %(event)s, we have sent the links there now. "
+                "Links in earlier e-mails no longer work.",
+                email=form.email.data,
+                event=edition.display_name(current_language()),
+            ),
+            "success",
+        )
+        return redirect(url_for("registration.request_link", slug=slug), code=303)
+    return render_template(
+        "registration/request_link.html",
+        edition=edition,
+        form=form,
+        language=current_language(),
+    ), (422 if form.errors else 200)

@@ -21,6 +21,7 @@ PUBLIC_ENDPOINTS = {
     "events.edition",
     "registration.register",
     "registration.join_waiting_list",
+    "registration.request_link",
     "stands.exhibition",
     "stands.background",
     "stands.book",

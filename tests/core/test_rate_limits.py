@@ -71,6 +71,7 @@ def test_every_public_post_and_link_is_limited_per_address(limited_app, edition)
     assert {
         "registration.register",
         "registration.join_waiting_list",
+        "registration.request_link",
         "registration.manage",
         "registration.accept_offer",
         "stands.book",
