@@ -167,6 +167,17 @@ def test_event_page_and_registration_form(app, live_server, axe_page, edition, l
     audit.check("registration form with card payment and validation errors")
     app.config["STRIPE_SECRET_KEY"] = None
 
+    # "Send me my link again": the form, its error, and the answer.
+    page.goto(f"{live_server}/e/{slug}/my-link")
+    audit.check("link request form")
+    page.click("#link-request-form button[type=submit]")
+    page.wait_for_selector("#error-summary")
+    audit.check("link request form with an error")
+    page.fill("#email", "nobody@example.dk")
+    page.click("#link-request-form button[type=submit]")
+    page.wait_for_selector(".notice-success")
+    audit.check("link request sent")
+
     edition.registration_closes_at = utcnow() - timedelta(hours=1)
     db.session.commit()
     _quiet()
