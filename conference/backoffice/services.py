@@ -26,7 +26,7 @@ from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from conference.core.db import db
+from conference.core.db import db, edition_row
 from conference.core.errors import DomainError, NotFound
 from conference.core.i18n import babel_locale, current_language
 from conference.core.money import Amounts, format_dkk
@@ -1534,24 +1534,15 @@ def edition_addons(edition: Edition) -> list[StandAddon]:
 
 
 def get_package(edition: Edition, package_id: int) -> StandPackage:
-    package = db.session.get(StandPackage, package_id)
-    if package is None or package.edition_id != edition.id:
-        raise NotFound(_("There is no such package."))
-    return package
+    return edition_row(StandPackage, package_id, edition.id, _("There is no such package."))
 
 
 def get_addon(edition: Edition, addon_id: int) -> StandAddon:
-    addon = db.session.get(StandAddon, addon_id)
-    if addon is None or addon.edition_id != edition.id:
-        raise NotFound(_("There is no such add-on."))
-    return addon
+    return edition_row(StandAddon, addon_id, edition.id, _("There is no such add-on."))
 
 
 def get_stand(edition: Edition, stand_id: int) -> Stand:
-    stand = db.session.get(Stand, stand_id)
-    if stand is None or stand.edition_id != edition.id:
-        raise NotFound(_("There is no such stand."))
-    return stand
+    return edition_row(Stand, stand_id, edition.id, _("There is no such stand."))
 
 
 def _check_price(price_net_ore: int) -> None:
@@ -2035,10 +2026,7 @@ def stands_overview(edition: Edition) -> StandsOverview:
 
 
 def get_stand_booking(edition: Edition, booking_id: int) -> StandBooking:
-    booking = db.session.get(StandBooking, booking_id)
-    if booking is None or booking.edition_id != edition.id:
-        raise NotFound(_("There is no such booking."))
-    return booking
+    return edition_row(StandBooking, booking_id, edition.id, _("There is no such booking."))
 
 
 def booking_status_label(status: str) -> str:

@@ -15,8 +15,8 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from conference.communication.models import CommunicationMessage, CommunicationRecipient
-from conference.core.db import db
-from conference.core.errors import DomainError, NotFound
+from conference.core.db import db, edition_row
+from conference.core.errors import DomainError
 from conference.core.services import record_audit
 from conference.events.models import Edition, TicketType
 from conference.mail.models import OutboxMessage, OutboxStatus
@@ -347,10 +347,9 @@ def message_history(edition: Edition) -> list[HistoryRow]:
 
 def get_message(edition: Edition, message_id: int) -> CommunicationMessage:
     """One message of the edition, or NotFound."""
-    message = db.session.get(CommunicationMessage, message_id)
-    if message is None or message.edition_id != edition.id:
-        raise NotFound(_("This message does not exist."))
-    return message
+    return edition_row(
+        CommunicationMessage, message_id, edition.id, _("This message does not exist.")
+    )
 
 
 def delivered_copies(message: CommunicationMessage) -> list[DeliveredCopy]:

@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from flask import Flask
 from flask_sqlalchemy import SQLAlchemy
@@ -18,6 +19,8 @@ from sqlalchemy import MetaData, event, insert, inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import MANYTOONE, DeclarativeBase, make_transient_to_detached
+
+from conference.core.errors import NotFound
 
 # Stable constraint names so Alembic migrations work the same on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
@@ -225,3 +228,18 @@ def normalise_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+_Row = TypeVar("_Row")
+
+
+def edition_row(model: type[_Row], ident: int, edition_id: int, missing: str) -> _Row:
+    """The row of ``model`` with this id if it belongs to the edition, else NotFound.
+
+    Staff screens take ids from the address: one of another edition must not open
+    under this edition's address, so it is answered as if it did not exist.
+    """
+    row = db.session.get(model, ident)
+    if row is None or row.edition_id != edition_id:
+        raise NotFound(missing)
+    return row

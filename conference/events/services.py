@@ -19,7 +19,7 @@ from flask_babel import to_user_timezone, to_utc
 from sqlalchemy import Date, DateTime, inspect, select, update
 from sqlalchemy.orm import joinedload
 
-from conference.core.db import db, utcnow
+from conference.core.db import db, edition_row, utcnow
 from conference.core.errors import CapacityConflict, DomainError, NotFound
 from conference.core.money import gross_of
 from conference.core.services import audit_change, record_audit
@@ -414,17 +414,13 @@ class AccessCodeDetails:
 
 
 def get_ticket_type(edition: Edition, ticket_type_id: int) -> TicketType:
-    ticket_type = db.session.get(TicketType, ticket_type_id)
-    if ticket_type is None or ticket_type.edition_id != edition.id:
-        raise NotFound(_("This ticket type does not exist."))
-    return ticket_type
+    return edition_row(
+        TicketType, ticket_type_id, edition.id, _("This ticket type does not exist.")
+    )
 
 
 def get_access_code(edition: Edition, code_id: int) -> AccessCode:
-    code = db.session.get(AccessCode, code_id)
-    if code is None or code.edition_id != edition.id:
-        raise NotFound(_("This access code does not exist."))
-    return code
+    return edition_row(AccessCode, code_id, edition.id, _("This access code does not exist."))
 
 
 def edition_access_codes(edition: Edition) -> list[AccessCode]:

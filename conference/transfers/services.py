@@ -30,7 +30,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import joinedload
 
-from conference.core.db import db, utcnow
+from conference.core.db import db, edition_row, utcnow
 from conference.core.errors import DomainError, NotFound
 from conference.core.models import AuditEvent
 from conference.core.security import hash_token, new_ticket_code, new_token
@@ -871,10 +871,7 @@ def recent_transfers(edition: Edition, limit: int = 50) -> list[PlaceTransfer]:
 
 
 def get_request(edition: Edition, transfer_id: int) -> PlaceTransfer:
-    transfer = db.session.get(PlaceTransfer, transfer_id)
-    if transfer is None or transfer.edition_id != edition.id:
-        raise NotFound(_("There is no such transfer."))
-    return transfer
+    return edition_row(PlaceTransfer, transfer_id, edition.id, _("There is no such transfer."))
 
 
 def get_place(edition: Edition, attendee_id: int) -> Attendee:
