@@ -295,17 +295,26 @@ class CpuMeter:
         self.servers = servers or []
         self.database_url = database_url
         self.marks: dict[str, float] = {}
+        # One connection for every reading: the sampler reads several times a
+        # second, and a new connection each time would start a backend each time.
+        self._connection = None
 
     def _postgres_pids(self) -> list[int]:
         import psycopg
 
-        dsn = self.database_url.replace("postgresql+psycopg://", "postgresql://")
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            rows = conn.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-                " AND pid <> pg_backend_pid()"
-            ).fetchall()
+        if self._connection is None:
+            dsn = self.database_url.replace("postgresql+psycopg://", "postgresql://")
+            self._connection = psycopg.connect(dsn, autocommit=True)
+        rows = self._connection.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid()"
+        ).fetchall()
         return [row[0] for row in rows]
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
     def read(self) -> dict[str, float]:
         own = os.times()
@@ -315,6 +324,50 @@ class CpuMeter:
             "postgres": sum(process_cpu_seconds(pid) for pid in self._postgres_pids()),
             "machine": machine_busy_seconds(),
         }
+
+
+class CpuSampler:
+    """The meter read every ``interval`` seconds in a thread, so a phase whose end is
+    only known afterwards (the last place taken) can be cut out of the rush."""
+
+    def __init__(self, meter: CpuMeter, interval: float = 0.2) -> None:
+        self.meter = meter
+        self.interval = interval
+        self.samples: list[tuple[float, dict[str, float]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while True:
+            self.samples.append((time.perf_counter(), self.meter.read()))
+            if self._stop.wait(self.interval):
+                break
+
+    def __enter__(self) -> CpuSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.samples.append((time.perf_counter(), self.meter.read()))
+
+    def at(self, moment: float) -> dict[str, float]:
+        """The meter's reading at ``moment``, interpolated between the samples around it."""
+        earlier = [s for s in self.samples if s[0] <= moment] or self.samples[:1]
+        later = [s for s in self.samples if s[0] >= moment] or self.samples[-1:]
+        (t0, r0), (t1, r1) = earlier[-1], later[0]
+        share = (moment - t0) / (t1 - t0) if t1 > t0 else 0.0
+        return {key: r0[key] + (r1[key] - r0[key]) * share for key in r0}
+
+
+def in_pingwrites(cpu_ms: dict, ping_cpu_ms: dict) -> float:
+    """A request's CPU on all processes as a multiple of one ping-write's.
+
+    The machine's speed drifts between runs (the same ping-write cost 1.0 ms of
+    server CPU in one run and 1.3 ms in the next); this ratio drifts far less.
+    """
+    return round(sum(cpu_ms.values()) / max(sum(ping_cpu_ms.values()), 1e-9), 2)
 
 
 def cpu_per_request_ms(before: dict, after: dict, requests: int) -> dict:
@@ -766,19 +819,21 @@ def one_run(args, run_number: int) -> dict:
         cpu_before = meter.read()
         ping_halves.append(run_clients(args.clients, ping_total // 2, ping_once, ports))
         cpu_mid = meter.read()
-        began, ended, rush = run_clients(
-            args.clients,
-            args.attempts,
-            lambda browser, number: register_once(
-                browser, ids, number, floor=args.floor, told=told
-            ),
-            ports,
-        )
+        with CpuSampler(meter) as sampler:
+            began, ended, rush = run_clients(
+                args.clients,
+                args.attempts,
+                lambda browser, number: register_once(
+                    browser, ids, number, floor=args.floor, told=told
+                ),
+                ports,
+            )
         cpu_after_rush = meter.read()
         ping_halves.append(
             run_clients(args.clients, ping_total - ping_total // 2, ping_once, ports)
         )
         cpu_end = meter.read()
+        meter.close()
         counts = database_counts(database_url, ids)
         if not args.floor:
             order_check = check_orders(told, *order_records(database_url, ids["edition_id"]))
@@ -880,6 +935,20 @@ def one_run(args, run_number: int) -> dict:
     # ratio independently of whatever else the machine was doing.
     result["cpu_ms_per_attempt"] = cpu_per_request_ms(cpu_mid, cpu_after_rush, len(rush.timeline))
     result["cpu_ms_per_pingwrite"] = ping_cpu
+    # The two phases apart: while places remained (nearly every attempt confirmed)
+    # and after (every attempt told "full").
+    full_attempts = len(rush.timeline) - open_attempts
+    at_open_end = sampler.at(open_end)
+    phases = {
+        "open_phase": cpu_per_request_ms(sampler.at(began), at_open_end, open_attempts),
+        "full_phase": cpu_per_request_ms(at_open_end, sampler.at(ended), full_attempts),
+    }
+    result["cpu_ms_per_open_phase_attempt"] = phases["open_phase"]
+    result["cpu_ms_per_full_phase_attempt"] = phases["full_phase"] if full_attempts else None
+    result["open_phase_attempt_in_pingwrites"] = in_pingwrites(phases["open_phase"], ping_cpu)
+    result["full_phase_attempt_in_pingwrites"] = (
+        in_pingwrites(phases["full_phase"], ping_cpu) if full_attempts else None
+    )
     result["load_1m_before"] = load_before
     if rush.samples or ping_samples:
         result["other_samples"] = (rush.samples + ping_samples)[:5]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import secrets
 import smtplib
+import time
 from collections import Counter
 from email.message import EmailMessage
 
@@ -262,3 +263,60 @@ def test_the_limits_are_counted_in_redis_under_the_names_the_benchmark_reads(dat
         assert rush.limiter_hits(url, prefix) == {}  # read once, then deleted
     finally:
         rush.limiter_hits(url, prefix)  # nothing of the test stays in Redis
+
+
+# --- CPU by phase -----------------------------------------------------------------------
+
+
+class _FakeMeter:
+    """Readings that grow at a known rate: 2 ms of server CPU per ms until t=1, then 1."""
+
+    def __init__(self, clock):
+        self.clock = clock
+
+    def read(self):
+        now = self.clock()
+        server = 2 * min(now, 1.0) + max(now - 1.0, 0.0)
+        return {"client": 0.0, "server": server, "postgres": now / 10, "machine": server}
+
+
+def test_the_cpu_of_a_phase_is_cut_out_between_the_samples_around_its_ends():
+    moments = iter([0.0, 0.5, 1.5, 2.0])
+    clock_value = {"now": 0.0}
+    sampler = rush.CpuSampler(_FakeMeter(lambda: clock_value["now"]))
+    for moment in moments:
+        clock_value["now"] = moment
+        sampler.samples.append((moment, sampler.meter.read()))
+    # The phase boundary at t=1 falls between samples; interpolation is exact here
+    # except for the bend at t=1 itself, which lies between 0.5 and 1.5.
+    open_phase = rush.cpu_per_request_ms(sampler.at(0.0), sampler.at(0.5), 100)
+    full_phase = rush.cpu_per_request_ms(sampler.at(1.5), sampler.at(2.0), 100)
+    assert open_phase["server"] == pytest.approx(10.0)  # 1 s of CPU over 100 requests
+    assert full_phase["server"] == pytest.approx(5.0)
+    assert full_phase["postgres"] == pytest.approx(0.5)
+    # Outside the samples, the nearest reading stands.
+    assert sampler.at(-1.0) == sampler.samples[0][1]
+    assert sampler.at(9.0) == sampler.samples[-1][1]
+
+
+def test_the_sampler_reads_the_meter_while_the_rush_runs_and_once_at_the_end():
+    readings = []
+
+    class Meter:
+        def read(self):
+            readings.append(1)
+            return {"client": float(len(readings)), "server": 0.0, "postgres": 0.0, "machine": 0.0}
+
+    with rush.CpuSampler(Meter(), interval=0.01) as sampler:
+        deadline = time.monotonic() + 0.2
+        while len(sampler.samples) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert len(sampler.samples) >= 4
+    moments = [moment for moment, _reading in sampler.samples]
+    assert moments == sorted(moments)
+
+
+def test_a_request_is_priced_in_ping_writes_over_every_process():
+    registration = {"client": 0.5, "server": 6.0, "postgres": 1.5, "other_processes": 0.0}
+    ping = {"client": 0.2, "server": 1.6, "postgres": 0.2, "other_processes": 0.0}
+    assert rush.in_pingwrites(registration, ping) == 4.0
