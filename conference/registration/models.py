@@ -92,6 +92,9 @@ class Order(db.Model):
     accounting_cost: Mapped[str | None] = mapped_column(String(100))
     #: Card orders: when the held places go back if payment has not arrived.
     hold_expires_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+    #: The access code the places were booked with: one use per place, given
+    #: back with each place that goes back (hold expired, place cancelled).
+    access_code_id: Mapped[int | None] = mapped_column(ForeignKey("access_code.id"))
 
     #: Sum of the attendees' prices without VAT when the order was placed.
     total_net_ore: Mapped[int] = mapped_column(Integer, default=0)

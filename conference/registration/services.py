@@ -282,6 +282,10 @@ def _use_access_code(
         db.session.refresh(code)
         raise InvalidBooking({"access_code": _code_uses_message(code.uses_left)})
     placed.code_use = (code.id, count)
+    # Recorded on the order so the uses come back with its places; written now,
+    # before the claim takes the quota's lock.
+    placed.order.access_code_id = code.id
+    db.session.flush()
 
 
 # --- the registration page at a glance -------------------------------------------------
@@ -1295,12 +1299,23 @@ def release_hold(order: Order, *, now: datetime | None = None, reason: str) -> b
     if not _move_order(order, OrderStatus.PENDING_PAYMENT, OrderStatus.EXPIRED):
         return False
     attendees = order.attendees
+    _give_back_code_uses(order, len(attendees))
     release_places(attendees[0].ticket_type.quota_id, len(attendees))
     order.hold_expires_at = None
     record_audit("system", "order.hold_released", "order", order.id, reason=reason)
     db.session.flush()
     offer_free_places(order.edition, now=now)
     return True
+
+
+def _give_back_code_uses(order: Order, places: int) -> None:
+    """The access code's uses of places that went back, for another booker to use.
+
+    Before the places are released: a booking takes the code's row before the
+    quota's (see place_order), and so must everything else that takes both.
+    """
+    if order.access_code_id is not None:
+        give_back_code_use(order.access_code_id, places)
 
 
 def card_orders_to_expire(now: datetime | None = None) -> list[Order]:
@@ -1360,7 +1375,7 @@ def lock_confirmed_order(order: Order) -> bool:
     Everything that changes who holds a place or whether it is still there
     (cancellation, transfer, approving a transfer) takes this lock first, so
     they happen one after the other. Lock order: the order row, then the
-    quota, then the number series.
+    access code (if any), then the quota, then the number series.
     """
     return _move_order(order, OrderStatus.CONFIRMED, OrderStatus.CONFIRMED)
 
@@ -1377,7 +1392,7 @@ def _cancel(
     reason: str,
     expected_version: int | None = None,
 ) -> Cancellation:
-    # Lock order: the order row, then the quota, then the number series,
+    # Lock order: the order row, then the access code, the quota, the number series,
     # as when places are claimed and invoiced; see place_order.
     if not lock_confirmed_order(order):
         raise DomainError(_("Only a confirmed registration can be cancelled."))
@@ -1428,6 +1443,7 @@ def _cancel(
     freed: dict[int, int] = {}
     for attendee in attendees:
         freed[attendee.ticket_type.quota_id] = freed.get(attendee.ticket_type.quota_id, 0) + 1
+    _give_back_code_uses(order, len(attendees))
     for quota_id in sorted(freed):
         release_places(quota_id, freed[quota_id])
     db.session.flush()

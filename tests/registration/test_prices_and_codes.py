@@ -149,3 +149,46 @@ def test_code_for_another_ticket_type_is_not_valid(edition, partner_code):
     assert set(refusal.value.errors) == {"access_code"}
     db.session.rollback()
     assert _count(Order) == 0
+
+
+def test_a_cancelled_place_gives_its_code_use_back_and_the_whole_order_the_rest(
+    client, edition, partner_code
+):
+    from conference.registration.services import cancel_attendee, cancel_order
+
+    assert _register(client, edition, 3, access_code="PARTNER27").status_code == 303
+    db.session.refresh(partner_code)
+    assert partner_code.used == 3
+    order = db.session.scalar(select(Order))
+    assert order.access_code_id == partner_code.id
+
+    cancel_attendee(order.attendees[0], actor="organiser:test", reason="Syg")
+    db.session.commit()
+    db.session.refresh(partner_code)
+    assert partner_code.used == 2
+    # The use that came back lets another booker in with the code.
+    assert (
+        _register(client, edition, 1, access_code="PARTNER27", booker_email="b@kk.dk").status_code
+        == 303
+    )
+    db.session.refresh(partner_code)
+    assert partner_code.used == 3
+
+    cancel_order(db.session.get(Order, order.id), actor="organiser:test", reason="Aflyst")
+    db.session.commit()
+    db.session.refresh(partner_code)
+    assert partner_code.used == 1
+
+
+def test_cancelling_an_order_without_a_code_changes_no_code(client, edition, partner_code):
+    from conference.registration.services import cancel_order
+
+    assert _register(client, edition, 1, access_code="PARTNER27").status_code == 303
+    assert _register(client, edition, 2, booker_email="plain@kk.dk").status_code == 303
+    plain = db.session.scalar(select(Order).where(Order.booker_email == "plain@kk.dk"))
+    assert plain.access_code_id is None
+
+    cancel_order(plain, actor="organiser:test")
+    db.session.commit()
+    db.session.refresh(partner_code)
+    assert partner_code.used == 1
