@@ -856,9 +856,13 @@ def resend_ticket(attendee: Attendee, *, actor: str) -> OutboxMessage:
     return message
 
 
-def send_links_again(edition: Edition, email: str, *, actor: str = "public") -> int:
+def send_links_again(
+    edition: Edition, email: str, *, actor: str = "public", now: datetime | None = None
+) -> int:
     """Send every confirmed booker and place of the edition with this e-mail address
-    their confirmation or ticket again, each with a new manage link; the number sent.
+    their confirmation or ticket again, each with a new manage link, and every
+    group on its waiting list its waiting-list e-mail or open offer again, with a
+    new link; the number sent.
 
     For someone who lost the e-mail. The answer shown must not depend on the number
     (it would tell a stranger who is registered); the mails go only to the address.
@@ -891,6 +895,37 @@ def send_links_again(edition: Edition, email: str, *, actor: str = "public") -> 
     for attendee in places:
         resend_ticket(attendee, actor=actor)
         sent += 1
+    return sent + _send_waiting_links_again(edition, address, actor=actor, now=now or utcnow())
+
+
+def _send_waiting_links_again(edition: Edition, address: str, *, actor: str, now: datetime) -> int:
+    """The waiting-list e-mail of each group still waiting, and the offer of each open
+    offer, again with a new link (the old one stops working); the number sent."""
+    entries = db.session.scalars(
+        select(WaitingListEntry)
+        .where(
+            WaitingListEntry.edition_id == edition.id,
+            WaitingListEntry.status.in_((WaitingStatus.WAITING, WaitingStatus.OFFERED)),
+            func.lower(WaitingListEntry.booker_email) == address,
+        )
+        .order_by(WaitingListEntry.id)
+    ).all()
+    sent = 0
+    for entry in entries:
+        token = new_token()
+        if entry.status == WaitingStatus.WAITING:
+            entry.manage_token_hash = hash_token(token)
+            _send_waiting_confirmation(entry, token)
+            action = "waiting_list.link_sent_again"
+        elif entry.offer_expires_at is not None and entry.offer_expires_at > now:
+            entry.offer_token_hash = hash_token(token)
+            _send_offer(entry, token)
+            action = "waiting_list.offer_sent_again"
+        else:
+            continue  # an offer that ran out; expiring it moves the places on
+        record_audit(actor, action, "waiting_list_entry", entry.id)
+        sent += 1
+    db.session.flush()
     return sent
 
 
@@ -931,17 +966,35 @@ def join_waiting_list(
     db.session.add(entry)
     db.session.flush()
     record_audit("booker", "waiting_list.joined", "waiting_list_entry", entry.id, places=count)
+    _send_waiting_confirmation(entry, token)
+    return JoinedWaitingList(entry=entry, token=token)
+
+
+def _send_waiting_confirmation(entry: WaitingListEntry, token: str) -> None:
+    """The e-mail saying the group is on the waiting list, its position and its link."""
     queue_mail(
         "waiting_list_joined",
         entry.booker_email,
         "waiting_list_joined",
         entry.language,
         entry=entry,
-        edition=edition,
+        edition=entry.edition,
         position=waiting_position(entry),
         manage_url=public_url("registration.waiting_entry", token=token),
     )
-    return JoinedWaitingList(entry=entry, token=token)
+
+
+def _send_offer(entry: WaitingListEntry, token: str) -> None:
+    """The e-mail offering the held places, with the link that accepts them."""
+    queue_mail(
+        "waiting_list_offer",
+        entry.booker_email,
+        "waiting_list_offer",
+        entry.language,
+        entry=entry,
+        edition=entry.edition,
+        offer_url=public_url("registration.waiting_entry", token=token),
+    )
 
 
 def waiting_position(entry: WaitingListEntry) -> int:
@@ -1067,15 +1120,7 @@ def offer_free_places(edition: Edition, *, now: datetime | None = None) -> list[
         entry.offered_at = now
         entry.offer_expires_at = now + timedelta(hours=edition.offer_valid_hours)
         record_audit("system", "waiting_list.offered", "waiting_list_entry", entry.id)
-        queue_mail(
-            "waiting_list_offer",
-            entry.booker_email,
-            "waiting_list_offer",
-            entry.language,
-            entry=entry,
-            edition=edition,
-            offer_url=public_url("registration.waiting_entry", token=token),
-        )
+        _send_offer(entry, token)
         offered.append(entry)
     db.session.flush()
     return offered

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import func, select
 
 from conference import create_app
-from conference.core.db import db
+from conference.core.db import db, utcnow
 from conference.core.models import AuditEvent
+from conference.events.services import change_capacity, places_left
 from conference.mail.models import OutboxMessage
-from conference.registration.services import cancel_attendee, place_order
+from conference.registration.models import WaitingListEntry, WaitingStatus
+from conference.registration.services import (
+    cancel_attendee,
+    join_waiting_list,
+    leave_waiting_list,
+    place_order,
+)
 from tests.conftest import booking_details, csrf_token_from
 from tests.mail.helpers import manage_path, outbox
 
@@ -158,3 +168,94 @@ def test_the_form_needs_its_csrf_token(database_url, edition):
     )
     assert response.status_code == 303
     assert _mail_count() == 0
+
+
+# --- the waiting list ----------------------------------------------------------------
+
+
+def _waiting_link(kind: str, to: str) -> str:
+    mails = outbox(kind, to)
+    assert mails, f"no {kind} e-mail to {to}"
+    match = re.search(r"http://localhost(/w/\S+)", mails[-1].body_text)
+    assert match, mails[-1].body_text
+    return match.group(1)
+
+
+def _on_the_waiting_list(edition, who: str, count: int = 2):
+    """Fill the edition, then put ``who``'s group on its waiting list."""
+    left = places_left(edition.quotas[0].id)
+    place_order(edition, booking_details(edition, left, booker_email="first@kommune.dk"))
+    db.session.commit()
+    joined = join_waiting_list(
+        edition, booking_details(edition, count, booker_email=f"{who}@kommune.dk")
+    )
+    db.session.commit()
+    return joined
+
+
+def test_a_group_on_the_waiting_list_gets_its_link_again(client, small_edition):
+    joined = _on_the_waiting_list(small_edition, "venter")
+    old_path = f"/w/{joined.token}"
+    assert client.get(old_path).status_code == 200
+
+    page = client.get(_ask(client, small_edition, "Venter@Kommune.dk").headers["Location"])
+    assert NEUTRAL in page.get_data(as_text=True)
+
+    new_path = _waiting_link("waiting_list_joined", "venter@kommune.dk")
+    assert new_path != old_path
+    waiting = client.get(new_path)
+    assert waiting.status_code == 200
+    assert '<span class="position-value" id="position">1</span>' in waiting.get_data(as_text=True)
+    assert client.get(old_path).status_code == 404
+    assert len(outbox("waiting_list_joined", "venter@kommune.dk")) == 2
+    assert (
+        db.session.scalar(
+            select(func.count()).where(AuditEvent.action == "waiting_list.link_sent_again")
+        )
+        == 1
+    )
+
+
+def test_an_open_offer_is_sent_again_and_its_new_link_accepts_it(client, small_edition):
+    _on_the_waiting_list(small_edition, "tilbud")
+    change_capacity(small_edition.quotas[0].id, 7, actor="organiser@example.dk")
+    db.session.commit()
+    old_offer = _waiting_link("waiting_list_offer", "tilbud@kommune.dk")
+
+    _ask(client, small_edition, "tilbud@kommune.dk")
+
+    offers = outbox("waiting_list_offer", "tilbud@kommune.dk")
+    assert len(offers) == 2
+    new_offer = _waiting_link("waiting_list_offer", "tilbud@kommune.dk")
+    assert new_offer != old_offer
+    assert client.get(old_offer).status_code == 404
+    offer_page = client.get(new_offer)
+    html = offer_page.get_data(as_text=True)
+    accepted = client.post(new_offer + "/accept", data={"csrf_token": csrf_token_from(html)})
+    assert accepted.status_code == 303
+    entry = db.session.scalar(select(WaitingListEntry))
+    db.session.refresh(entry)
+    assert entry.status == WaitingStatus.ACCEPTED
+
+
+def test_an_offer_that_ran_out_and_a_group_that_left_get_nothing(client, small_edition):
+    joined = _on_the_waiting_list(small_edition, "gaaet")
+    leave_waiting_list(joined.token)
+    join_waiting_list(
+        small_edition, booking_details(small_edition, 2, booker_email="sent@kommune.dk")
+    )
+    db.session.commit()
+    change_capacity(small_edition.quotas[0].id, 7, actor="organiser@example.dk")
+    db.session.commit()
+    entry = db.session.scalar(
+        select(WaitingListEntry).where(WaitingListEntry.booker_email == "sent@kommune.dk")
+    )
+    assert entry.status == WaitingStatus.OFFERED
+    entry.offer_expires_at = utcnow() - timedelta(minutes=1)
+    db.session.commit()
+    before = _mail_count()
+
+    _ask(client, small_edition, "gaaet@kommune.dk")
+    _ask(client, small_edition, "sent@kommune.dk")
+
+    assert _mail_count() == before
