@@ -549,7 +549,7 @@ class AccessCodeForm(FlaskForm):
     pricing = RadioField(
         _l("Price with the code"),
         choices=[
-            SelectChoice(CODE_PRICING_FREE, _l("Free")),
+            SelectChoice(CODE_PRICING_FREE, _l("Free of charge")),
             SelectChoice(CODE_PRICING_DISCOUNT, _l("A reduced price")),
             SelectChoice(CODE_PRICING_NORMAL, _l("The ticket type's price")),
         ],

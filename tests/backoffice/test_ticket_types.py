@@ -155,6 +155,12 @@ def _code_form(edition, **overrides):
     return data
 
 
+def test_the_code_form_offers_free_of_charge_not_free_places(organiser, edition):
+    page = organiser.get(f"/staff/e/{edition.slug}/codes/new?lang=da").get_data(as_text=True)
+    labels = re.findall(r'<label for="pricing-\d+">([^<]+)</label>', page)
+    assert labels == ["Gratis", "En nedsat pris", "Billettypens pris"]
+
+
 def test_create_free_and_discounted_codes(organiser, edition):
     url = f"/staff/e/{edition.slug}/codes/new"
     assert _post(organiser, url, **_code_form(edition)).status_code == 303
