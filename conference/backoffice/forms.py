@@ -80,7 +80,7 @@ class CancelForm(FlaskForm):
         validators=[Optional(), Length(max=500, message=_l("At most %(max)d characters."))],
     )
     confirm = BooleanField(
-        _l("Yes, cancel. A credit note is issued and cannot be undone."),
+        _l("Yes, cancel. This cannot be undone."),
         validators=[DataRequired(_l("Tick the box to confirm the cancellation."))],
     )
 

@@ -249,3 +249,19 @@ def test_a_place_form_without_the_version_cancels_nothing(organiser, edition):
     response = organiser.post(f"/staff/e/{edition.slug}/orders/{order.reference}/cancel", data=form)
     assert response.status_code == 422
     assert _credit_notes() == [] and _taken(edition) == 2
+
+
+def test_the_cancel_box_of_a_free_order_promises_no_credit_note(organiser, edition):
+    speaker = edition.ticket_types[1]
+    order = _order(edition, 1, ticket_type_id=speaker.id, access_code="TALER2027")
+    assert invoice_for_order(order) is None
+    page = organiser.get(f"/staff/e/{edition.slug}/orders/{order.reference}?lang=da").get_data(
+        as_text=True
+    )
+    label = re.search(r'<label for="confirm-order">([^<]+)</label>', page).group(1)
+    assert label == "Ja, annullér. Det kan ikke fortrydes."
+    assert "kreditnota" not in label
+
+    assert _cancel(organiser, order).status_code == 302
+    assert _credit_notes() == []
+    assert db.session.get(Order, order.id).status == "cancelled"
