@@ -932,6 +932,10 @@ def _send_waiting_links_again(edition: Edition, address: str, *, actor: str, now
 # --- waiting list ---------------------------------------------------------------
 
 
+class AlreadyWaiting(DomainError):
+    """The booker's address already has a group waiting or offered places for the edition."""
+
+
 @dataclass
 class JoinedWaitingList:
     entry: WaitingListEntry
@@ -950,6 +954,16 @@ def join_waiting_list(
     lock_quota(ticket_type.quota_id)
     if places_left(ticket_type.quota_id) >= count:
         raise DomainError(_("There are places enough for your group: register directly instead."))
+    # One place in the queue per booker: a second click, or the form sent again
+    # after a lost answer, must not take a second place in the queue (and later
+    # hold twice the places). Under the quota lock, so two at once cannot both pass.
+    if _waiting_entry_of(edition, details.booker_email) is not None:
+        raise AlreadyWaiting(
+            _(
+                "%(email)s is already on the waiting list for this event.",
+                email=details.booker_email.strip(),
+            )
+        )
     token = new_token()
     entry = WaitingListEntry(
         edition_id=edition.id,
@@ -994,6 +1008,19 @@ def _send_offer(entry: WaitingListEntry, token: str) -> None:
         entry=entry,
         edition=entry.edition,
         offer_url=public_url("registration.waiting_entry", token=token),
+    )
+
+
+def _waiting_entry_of(edition: Edition, email: str) -> WaitingListEntry | None:
+    """The booker's group still waiting or offered places for the edition, if any."""
+    return db.session.scalar(
+        select(WaitingListEntry)
+        .where(
+            WaitingListEntry.edition_id == edition.id,
+            WaitingListEntry.status.in_((WaitingStatus.WAITING, WaitingStatus.OFFERED)),
+            func.lower(WaitingListEntry.booker_email) == email.strip().lower(),
+        )
+        .limit(1)
     )
 
 

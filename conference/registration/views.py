@@ -53,7 +53,7 @@ from conference.payments.services import (
 from conference.registration import services
 from conference.registration.forms import MAX_GROUP_SIZE, LinkRequestForm, RegistrationForm
 from conference.registration.models import OrderStatus, PaymentMethod, WaitingStatus
-from conference.registration.services import InvalidBooking
+from conference.registration.services import AlreadyWaiting, InvalidBooking
 from conference.transfers.services import HandedOn, handed_on, transfer_open
 
 bp = Blueprint("registration", __name__)
@@ -134,6 +134,7 @@ class _FormPage:
         ]
         self.not_enough: NotEnoughPlaces | None = None
         self.notice: str | None = None
+        self.already_waiting: str | None = None
         self.payment_error: str | None = None
         self.card_payments = card_payments_enabled()
 
@@ -183,6 +184,7 @@ class _FormPage:
                 show_places_left=0 < left <= self.edition.few_places_threshold,
                 not_enough=self.not_enough,
                 notice=self.notice,
+                already_waiting=self.already_waiting,
                 payment_error=self.payment_error,
                 card_payments=self.card_payments,
                 hold_minutes=current_app.config["HOLD_MINUTES"],
@@ -440,6 +442,10 @@ def join_waiting_list(slug: str):
     except RegistrationClosed:
         db.session.rollback()
         return _closed_page(edition, registration_state(edition), refused=True)
+    except AlreadyWaiting as error:
+        db.session.rollback()
+        page.already_waiting = error.message
+        return page.render()
     except DomainError as error:
         # Places enough for the group after all: say so and let them register.
         db.session.rollback()

@@ -80,3 +80,49 @@ def test_fully_booked_answer_keeps_csrf_protection(app, small_edition):
     carried = _hidden_fields(page)
     assert carried["csrf_token"]
     assert client.post(f"/e/{slug}/waiting-list", data=carried).status_code == 303
+
+
+def test_a_booker_sending_the_waiting_list_form_twice_keeps_one_place_in_the_queue(
+    client, small_edition
+):
+    slug = small_edition.slug
+    client.post(f"/e/{slug}/register", data=booking_form(small_edition, 5))
+    form = booking_form(small_edition, 2, booker_email="anne@odense.dk")
+    assert client.post(f"/e/{slug}/waiting-list", data=form).status_code == 303
+
+    again = client.post(
+        f"/e/{slug}/waiting-list",
+        data={**form, "booker_email": "Anne@Odense.DK", "attendees-0-name": "Another"},
+    )
+
+    page = again.get_data(as_text=True)
+    assert again.status_code == 200
+    assert 'id="already-waiting"' in page
+    assert "Anne@Odense.DK står allerede på ventelisten til arrangementet." in page
+    assert f'href="/e/{slug}/my-link"' in page
+    assert _count(WaitingListEntry) == 1
+    assert db.session.scalar(select(WaitingListEntry.quantity)) == 2
+
+
+def test_after_leaving_the_waiting_list_the_booker_may_join_again(client, small_edition):
+    from conference.registration.services import leave_waiting_list
+
+    slug = small_edition.slug
+    client.post(f"/e/{slug}/register", data=booking_form(small_edition, 5))
+    form = booking_form(small_edition, 1, booker_email="anne@odense.dk")
+    joined = client.post(f"/e/{slug}/waiting-list", data=form)
+    leave_waiting_list(joined.headers["Location"].rsplit("/", 1)[1])
+    db.session.commit()
+    assert client.post(f"/e/{slug}/waiting-list", data=form).status_code == 303
+    assert _count(WaitingListEntry) == 2
+
+
+def test_already_waiting_speaks_english(client, small_edition):
+    slug = small_edition.slug
+    client.post(f"/e/{slug}/register", data=booking_form(small_edition, 5))
+    form = booking_form(small_edition, 1, booker_email="anne@odense.dk", language="en")
+    client.post(f"/e/{slug}/waiting-list", data=form)
+    client.get(f"/e/{slug}?lang=en")
+    page = client.post(f"/e/{slug}/waiting-list", data=form).get_data(as_text=True)
+    assert "anne@odense.dk is already on the waiting list for this event." in page
+    assert "Get your link again" in page
