@@ -206,7 +206,9 @@ def test_a_group_on_the_waiting_list_gets_its_link_again(client, small_edition):
     waiting = client.get(new_path)
     assert waiting.status_code == 200
     assert '<span class="position-value" id="position">1</span>' in waiting.get_data(as_text=True)
-    assert client.get(old_path).status_code == 404
+    gone = client.get(old_path)
+    assert gone.status_code == 404
+    assert "Arrangementets side kan sende det igen" in gone.get_data(as_text=True)
     assert len(outbox("waiting_list_joined", "venter@kommune.dk")) == 2
     assert (
         db.session.scalar(
