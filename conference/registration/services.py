@@ -901,15 +901,7 @@ def send_links_again(
 def _send_waiting_links_again(edition: Edition, address: str, *, actor: str, now: datetime) -> int:
     """The waiting-list e-mail of each group still waiting, and the offer of each open
     offer, again with a new link (the old one stops working); the number sent."""
-    entries = db.session.scalars(
-        select(WaitingListEntry)
-        .where(
-            WaitingListEntry.edition_id == edition.id,
-            WaitingListEntry.status.in_((WaitingStatus.WAITING, WaitingStatus.OFFERED)),
-            func.lower(WaitingListEntry.booker_email) == address,
-        )
-        .order_by(WaitingListEntry.id)
-    ).all()
+    entries = db.session.scalars(_open_waiting_entries(edition, address)).all()
     sent = 0
     for entry in entries:
         token = new_token()
@@ -1011,17 +1003,22 @@ def _send_offer(entry: WaitingListEntry, token: str) -> None:
     )
 
 
-def _waiting_entry_of(edition: Edition, email: str) -> WaitingListEntry | None:
-    """The booker's group still waiting or offered places for the edition, if any."""
-    return db.session.scalar(
+def _open_waiting_entries(edition: Edition, email: str):
+    """The query for the booker's groups still waiting or offered places, oldest first."""
+    return (
         select(WaitingListEntry)
         .where(
             WaitingListEntry.edition_id == edition.id,
             WaitingListEntry.status.in_((WaitingStatus.WAITING, WaitingStatus.OFFERED)),
             func.lower(WaitingListEntry.booker_email) == email.strip().lower(),
         )
-        .limit(1)
+        .order_by(WaitingListEntry.id)
     )
+
+
+def _waiting_entry_of(edition: Edition, email: str) -> WaitingListEntry | None:
+    """The booker's group still waiting or offered places for the edition, if any."""
+    return db.session.scalar(_open_waiting_entries(edition, email).limit(1))
 
 
 def waiting_position(entry: WaitingListEntry) -> int:
