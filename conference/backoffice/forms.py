@@ -341,7 +341,10 @@ class HallForm(FlaskForm):
         return to_utc(value) if value else None
 
 
-class PackageForm(FlaskForm):
+class _PricedItemForm(FlaskForm):
+    """What a ticket type, a stand package and a stand add-on all have: a name in
+    Danish and English and a price without VAT."""
+
     name = StringField(
         _l("Name (Danish)"),
         [InputRequired(REQUIRED), Length(max=200, message=TOO_LONG)],
@@ -351,6 +354,9 @@ class PackageForm(FlaskForm):
         _l("Name (English)"), [Optional(), Length(max=200, message=TOO_LONG)], filters=[_strip]
     )
     price = KronerField(_l("Price without VAT (kr.)"))
+
+
+class PackageForm(_PricedItemForm):
     included_passes = IntegerField(
         _l("Exhibitor passes included"),
         [
@@ -371,7 +377,7 @@ class PackageForm(FlaskForm):
     )
 
 
-class AddonForm(FlaskForm):
+class AddonForm(_PricedItemForm):
     kind = SelectField(
         _l("Kind"),
         choices=[
@@ -382,15 +388,6 @@ class AddonForm(FlaskForm):
         ],
         validators=[InputRequired(_l("Choose a kind."))],
     )
-    name = StringField(
-        _l("Name (Danish)"),
-        [InputRequired(REQUIRED), Length(max=200, message=TOO_LONG)],
-        filters=[_strip],
-    )
-    name_en = StringField(
-        _l("Name (English)"), [Optional(), Length(max=200, message=TOO_LONG)], filters=[_strip]
-    )
-    price = KronerField(_l("Price without VAT (kr.)"))
     max_quantity = IntegerField(
         _l("At most per booking"),
         [
@@ -506,16 +503,7 @@ class EditionCopyForm(FlaskForm):
     )
 
 
-class TicketTypeForm(FlaskForm):
-    name = StringField(
-        _l("Name (Danish)"),
-        [InputRequired(REQUIRED), Length(max=200, message=TOO_LONG)],
-        filters=[_strip],
-    )
-    name_en = StringField(
-        _l("Name (English)"), [Optional(), Length(max=200, message=TOO_LONG)], filters=[_strip]
-    )
-    price = KronerField(_l("Price without VAT (kr.)"))
+class TicketTypeForm(_PricedItemForm):
     is_public = BooleanField(_l("Shown to the public (otherwise only with an access code)"))
     sort_order = IntegerField(
         _l("Sort order"),
