@@ -230,6 +230,12 @@ def test_full_conference_and_waiting_list(live_server, axe_page, small_edition, 
     audit.check("event page, fully booked")
     page.goto(f"{live_server}/e/{slug}/register")
     audit.check("waiting-list form")
+    # The same booker sends the form again: one place in the queue is kept.
+    page.goto(f"{live_server}/e/{slug}/register?n=3")
+    _fill_registration(page, 3)
+    _submit_registration(page)
+    page.wait_for_selector("#already-waiting")
+    audit.check("waiting-list form, already on the waiting list")
 
     set_capacity(edition, 8, actor="test")
     db.session.commit()
