@@ -12,9 +12,7 @@ as two copies of one id, whichever worker sent them.
 from __future__ import annotations
 
 import re
-import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -24,6 +22,8 @@ from email.parser import BytesHeaderParser
 from pathlib import Path
 
 from aiosmtpd.controller import Controller
+
+from bench.processes import LoggedProcess
 
 HOST = "127.0.0.1"
 OUTBOX_ID_RE = re.compile(r"<outbox\.(\d+)\.")
@@ -158,39 +158,21 @@ def pending_count(dsn: str) -> int:
         return int(conn.execute(query).fetchone()[0])
 
 
-class Worker:
+class Worker(LoggedProcess):
     """One ``flask --app wsgi outbox run`` process, the production worker as deployed."""
 
-    def __init__(self, root: Path, env: dict, log_path: Path) -> None:
-        self.log_path = log_path
-        self.log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
-        flask = Path(sys.executable).with_name("flask")
-        self.process = subprocess.Popen(
-            [str(flask), "--app", "wsgi", "outbox", "run", "--interval", "1"],
-            cwd=root,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    tail_lines = 30
 
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        self.log.close()
+    def __init__(self, root: Path, env: dict, log_path: Path) -> None:
+        flask = Path(sys.executable).with_name("flask")
+        super().__init__(
+            [str(flask), "--app", "wsgi", "outbox", "run", "--interval", "1"], root, env, log_path
+        )
 
     def sent(self) -> int:
         """Messages this worker reported sent."""
         text = self.log_path.read_text(errors="replace")
         return sum(int(match.group(1)) for match in SENT_LINE_RE.finditer(text))
-
-    def tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
 def deliver(

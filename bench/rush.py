@@ -44,9 +44,7 @@ import json
 import os
 import re
 import secrets
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -58,6 +56,8 @@ from urllib.parse import urlencode, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.processes import LoggedProcess  # noqa: E402
 
 HOST = "127.0.0.1"
 SLUG = "rush"
@@ -381,15 +381,13 @@ def cpu_per_request_ms(before: dict, after: dict, requests: int) -> dict:
 # --- the server --------------------------------------------------------------------
 
 
-class Server:
+class Server(LoggedProcess):
     """gunicorn with the repo's gunicorn.conf.py, serving bench.benchapp."""
 
     def __init__(self, port: int, env: dict, log_path: Path) -> None:
         self.port = port
-        self.log_path = log_path
-        self.log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
         gunicorn = Path(sys.executable).with_name("gunicorn")
-        self.process = subprocess.Popen(
+        super().__init__(
             [
                 str(gunicorn),
                 "--config",
@@ -398,11 +396,9 @@ class Server:
                 f"{HOST}:{port}",
                 "bench.benchapp:create_app()",
             ],
-            cwd=ROOT,
-            env=env,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+            ROOT,
+            env,
+            log_path,
         )
 
     def wait_ready(self) -> None:
@@ -431,20 +427,6 @@ class Server:
         except OSError:
             pass
         return sum(process_cpu_seconds(pid) for pid in pids)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-        self.log.close()
-
-    def tail(self, lines: int = 40) -> str:
-        text = self.log_path.read_text(errors="replace").splitlines()
-        return "\n".join(text[-lines:])
 
 
 # --- the clients -------------------------------------------------------------------
