@@ -680,8 +680,8 @@ def _order_mails(
     return mails
 
 
-def _order_snapshot(order: Order) -> dict:
-    """What an order's e-mails say about the order and its people (see _order_mails)."""
+def _order_mail_fields(order: Order) -> dict:
+    """The order's own fields a confirmation shows, first sent or sent again."""
     return {
         "reference": order.reference,
         "booker_name": order.booker_name,
@@ -690,6 +690,13 @@ def _order_snapshot(order: Order) -> dict:
         "invoice_organisation": order.invoice_organisation,
         "ean": order.ean,
         "payment_method": order.payment_method,
+    }
+
+
+def _order_snapshot(order: Order) -> dict:
+    """What an order's e-mails say about the order and its people (see _order_mails)."""
+    return {
+        **_order_mail_fields(order),
         "total_net_ore": order.total_net_ore,
         "total_gross_ore": order.total_gross_ore,
         "attendees": [
@@ -768,13 +775,7 @@ def _order_as_it_is_now(order: Order) -> SimpleNamespace:
     net = sum(a.unit_price_net_ore for a in places)
     vat = sum(vat_of(a.unit_price_net_ore, a.vat_percent) for a in places)
     return SimpleNamespace(
-        reference=order.reference,
-        booker_name=order.booker_name,
-        booker_email=order.booker_email,
-        organisation=order.organisation,
-        invoice_organisation=order.invoice_organisation,
-        ean=order.ean,
-        payment_method=order.payment_method,
+        **_order_mail_fields(order),
         total_net_ore=net,
         total_gross_ore=net + vat,
         attendees=[
