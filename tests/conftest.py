@@ -107,6 +107,15 @@ def client(app):
     return app.test_client()
 
 
+def rate_limited_app(database_url: str, **limits):
+    """The app on the test database with rate limits on, e.g.
+    ``rate_limited_app(url, LOGIN_RATE_LIMIT="3 per minute")``."""
+    return create_app(
+        "testing",
+        {"SQLALCHEMY_DATABASE_URI": database_url, "RATELIMIT_ENABLED": True, **limits},
+    )
+
+
 @pytest.fixture
 def edition(app):
     """An open edition like the real one: 600 places at 2.575,00 kr. + moms."""

@@ -11,7 +11,7 @@ from conference.auth.services import safe_next_url
 from conference.core.db import db
 from conference.core.models import AuditEvent
 from tests.auth.helpers import PASSWORD, log_in, make_staff
-from tests.conftest import csrf_token_from
+from tests.conftest import csrf_token_from, rate_limited_app
 
 WRONG_DETAILS = "The e-mail address or password is not correct."
 
@@ -174,14 +174,7 @@ def test_login_without_csrf_token_is_refused(app, database_url):
 
 def test_login_posts_are_rate_limited(app, database_url):
     make_staff()
-    limited_app = create_app(
-        "testing",
-        {
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "RATELIMIT_ENABLED": True,
-            "LOGIN_RATE_LIMIT": "3 per minute",
-        },
-    )
+    limited_app = rate_limited_app(database_url, LOGIN_RATE_LIMIT="3 per minute")
     client = limited_app.test_client()
     for _ in range(3):
         response = client.post(

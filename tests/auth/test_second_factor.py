@@ -12,11 +12,11 @@ import pyotp
 import pytest
 from sqlalchemy import select
 
-from conference import create_app
 from conference.auth.models import RecoveryCode, StaffUser
 from conference.core.db import db
 from conference.core.models import AuditEvent
 from tests.auth.helpers import PASSWORD, enable_totp, log_in, make_named_staff, next_code
+from tests.conftest import rate_limited_app
 
 WRONG_CODE = "The code is not correct, or it has been used already."
 
@@ -165,14 +165,8 @@ def test_the_code_step_keeps_the_page_asked_for(app, anna, edition):
 
 def test_the_code_step_is_rate_limited_per_user(app, anna, database_url):
     enable_totp(anna)
-    limited_app = create_app(
-        "testing",
-        {
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "RATELIMIT_ENABLED": True,
-            "LOGIN_RATE_LIMIT": "100 per minute",
-            "SECOND_FACTOR_RATE_LIMIT": "3 per minute",
-        },
+    limited_app = rate_limited_app(
+        database_url, LOGIN_RATE_LIMIT="100 per minute", SECOND_FACTOR_RATE_LIMIT="3 per minute"
     )
     client = limited_app.test_client()
     client.post("/staff/login", data={"email": "anna@example.dk", "password": PASSWORD})

@@ -15,11 +15,10 @@ from sqlalchemy import delete
 
 from bench import rush
 from bench.outbox_delivery import SmtpSink, delivery_report
-from conference import create_app
 from conference.core.db import db
 from conference.mail.models import OutboxMessage
 from conference.registration.services import place_order
-from tests.conftest import booking_details, booking_form, postgres_only
+from tests.conftest import booking_details, booking_form, postgres_only, rate_limited_app
 
 # --- lost orders and the outbox, both ways ---------------------------------------------
 
@@ -236,16 +235,12 @@ def test_the_limits_are_counted_in_redis_under_the_names_the_benchmark_reads(dat
     url = "redis://127.0.0.1:6379/9"
     _redis_or_skip(url)
     prefix = f"rushtest_{secrets.token_hex(4)}"
-    limited = create_app(
-        "testing",
-        {
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "RATELIMIT_ENABLED": True,
-            "RATELIMIT_STORAGE_URI": url,
-            "RATELIMIT_KEY_PREFIX": prefix,
-            "REGISTRATION_RATE_LIMIT": rush.BENCH_RATE_LIMIT,
-            "MANAGE_RATE_LIMIT": rush.BENCH_RATE_LIMIT,
-        },
+    limited = rate_limited_app(
+        database_url,
+        RATELIMIT_STORAGE_URI=url,
+        RATELIMIT_KEY_PREFIX=prefix,
+        REGISTRATION_RATE_LIMIT=rush.BENCH_RATE_LIMIT,
+        MANAGE_RATE_LIMIT=rush.BENCH_RATE_LIMIT,
     )
     register = f"/e/{edition.slug}/register"
     forms = [booking_form(edition, 1, **{"attendees-0-email": f"p{n}@aarhus.dk"}) for n in range(2)]

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import pytest
 
-from conference import create_app
 from conference.core.db import db
 from tests.backoffice.test_access import LINK_ARGUMENTS, PUBLIC_ENDPOINTS
+from tests.conftest import rate_limited_app
 
 #: Public posts that need no limit: Stripe's signed webhook (Stripe retries and
 #: bursts; a signature, not an address, decides) and logging out.
@@ -23,16 +23,12 @@ UNLIMITED = {"payments.stripe_webhook", "auth.logout"}
 
 @pytest.fixture
 def limited_app(database_url, edition):
-    app = create_app(
-        "testing",
-        {
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "RATELIMIT_ENABLED": True,
-            "REGISTRATION_RATE_LIMIT": "1 per minute",
-            "LOGIN_RATE_LIMIT": "1 per minute",
-            "SECOND_FACTOR_RATE_LIMIT": "1 per minute",
-            "MANAGE_RATE_LIMIT": "1 per minute",
-        },
+    app = rate_limited_app(
+        database_url,
+        REGISTRATION_RATE_LIMIT="1 per minute",
+        LOGIN_RATE_LIMIT="1 per minute",
+        SECOND_FACTOR_RATE_LIMIT="1 per minute",
+        MANAGE_RATE_LIMIT="1 per minute",
     )
     db.session.commit()  # SQLite: the other app's requests may write
     yield app

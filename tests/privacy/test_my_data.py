@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from conference import create_app
 from conference.core.db import db
+from tests.conftest import rate_limited_app
 
 
 def _download(client, token):
@@ -80,14 +80,7 @@ def test_the_manage_page_links_to_the_download(client, edition, filled):
 
 
 def test_the_download_is_rate_limited_like_the_manage_page(database_url, edition, filled):
-    app = create_app(
-        "testing",
-        {
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "RATELIMIT_ENABLED": True,
-            "MANAGE_RATE_LIMIT": "2 per minute",
-        },
-    )
+    app = rate_limited_app(database_url, MANAGE_RATE_LIMIT="2 per minute")
     db.session.commit()
     client = app.test_client()
     url = f"/m/{filled.placed.booker_token}/my-data.json"

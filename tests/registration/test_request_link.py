@@ -20,7 +20,7 @@ from conference.registration.services import (
     leave_waiting_list,
     place_order,
 )
-from tests.conftest import booking_details, csrf_token_from
+from tests.conftest import booking_details, csrf_token_from, rate_limited_app
 from tests.mail.helpers import manage_path, outbox
 
 NEUTRAL = "har vi sendt linkene dertil nu"
@@ -134,14 +134,7 @@ def test_the_page_speaks_english(client, edition):
 
 
 def test_one_address_can_be_asked_for_only_a_few_times_an_hour(database_url, edition):
-    app = create_app(
-        "testing",
-        {
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "RATELIMIT_ENABLED": True,
-            "LINK_REQUEST_RATE_LIMIT": "2 per hour",
-        },
-    )
+    app = rate_limited_app(database_url, LINK_REQUEST_RATE_LIMIT="2 per hour")
     client = app.test_client()
     edition = edition.slug  # read now: after the commit a read would hold SQLite's lock
     db.session.commit()  # SQLite: end the fixture's transaction so the other app can write

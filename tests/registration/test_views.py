@@ -15,7 +15,7 @@ from conference.events.models import Quota
 from conference.invoicing.services import invoice_for_order
 from conference.mail.models import OutboxMessage
 from conference.registration.models import Attendee, Order, WaitingListEntry
-from tests.conftest import booking_form, csrf_token_from
+from tests.conftest import booking_form, csrf_token_from, rate_limited_app
 from tests.mail.helpers import mail_texts
 
 
@@ -531,14 +531,7 @@ def test_csrf_token_is_required(database_url, edition):
 
 
 def test_registration_posts_are_rate_limited(database_url, edition):
-    app = create_app(
-        "testing",
-        {
-            "SQLALCHEMY_DATABASE_URI": database_url,
-            "RATELIMIT_ENABLED": True,
-            "REGISTRATION_RATE_LIMIT": "2 per minute",
-        },
-    )
+    app = rate_limited_app(database_url, REGISTRATION_RATE_LIMIT="2 per minute")
     client = app.test_client()
     url = _register_url(edition)
     forms = [booking_form(edition, 1, **{"attendees-0-email": f"p{n}@aarhus.dk"}) for n in range(3)]
