@@ -354,8 +354,10 @@ def registration_glance(slug: str, *, max_age: float = 0.0) -> RegistrationGlanc
     ever used to refuse early or to show the page; the claim alone takes places.
 
     ``max_age``: a glance read by this process at most that many seconds ago will
-    do. Only for showing a page (the form says "12 places left" a moment late);
-    a refusal is always decided from a fresh read.
+    do. For showing a page (the form says "12 places left" a moment late), and
+    for refusing a booking when it found no place at all: a place that came free
+    within that moment is refused as it would have been a moment earlier. Any
+    other booking is decided from a fresh read, and only the claim takes places.
     """
     kept_glances = current_app.extensions.setdefault("registration_glances", {})
     if max_age > 0:

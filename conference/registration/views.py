@@ -330,9 +330,14 @@ def register(slug: str):
     # need only the registration window and the free places: one small read,
     # which a new visitor's form may take from a moment ago.
     glance = services.registration_glance(
-        slug,
-        max_age=current_app.config["REGISTRATION_GLANCE_SECONDS"] if request.method == "GET" else 0,
+        slug, max_age=current_app.config["REGISTRATION_GLANCE_SECONDS"]
     )
+    if request.method == "POST" and (glance is None or glance.left_in_all > 0):
+        # A booking may be refused from a glance a moment old that found no place
+        # at all (nothing is taken on a refusal, and a place that came free that
+        # moment is like one that comes free a moment later); otherwise it goes
+        # by a fresh read.
+        glance = services.registration_glance(slug)
     if glance is None:
         abort(404)
     if glance.state() is RegistrationState.OPEN:

@@ -1,8 +1,11 @@
-"""A new visitor's form may show the free places as read a moment ago; a booking never.
+"""A new visitor's form may show the free places as read a moment ago; a booking only
+when that moment found none at all.
 
 In a rush every visitor's form asks how many places are left; each process
 keeps that answer for REGISTRATION_GLANCE_SECONDS (the suite's own settings
-keep nothing, so these tests use an app of their own).
+keep nothing, so these tests use an app of their own). A booking is refused
+from a kept answer that found no place left; every other booking is decided
+from a fresh read, and only the claim takes places.
 """
 
 from __future__ import annotations
@@ -36,6 +39,15 @@ def _fill(quota_id: int) -> None:
     db.session.commit()
 
 
+def _free(quota_id: int) -> None:
+    db.session.execute(update(Quota).where(Quota.id == quota_id).values(taken=0))
+    db.session.commit()
+
+
+def _orders() -> int:
+    return db.session.scalar(select(func.count(Order.id)))
+
+
 def test_a_booking_is_refused_from_a_fresh_read_while_the_form_keeps_an_old_one(
     keeping_app, small_edition
 ):
@@ -52,7 +64,7 @@ def test_a_booking_is_refused_from_a_fresh_read_while_the_form_keeps_an_old_one(
         # ... but posting the form is decided from a fresh read: refused, nothing written.
         response = visitor.post(f"/e/{slug}/register", data=form)
         assert b'data-outcome="full"' in response.data
-        assert db.session.scalar(select(func.count(Order.id))) == 0
+        assert _orders() == 0
 
 
 def test_the_form_shows_the_new_state_once_the_glance_is_old(database_url, small_edition):
@@ -71,4 +83,39 @@ def test_the_form_shows_the_new_state_once_the_glance_is_old(database_url, small
             assert b'data-full="1"' in visitor.get(f"/e/{slug}/register").data
     finally:
         with brief.app_context():
+            db.engine.dispose()
+
+
+def test_a_booking_is_refused_from_a_moment_old_answer_that_found_no_place(
+    database_url, small_edition
+):
+    slug, quota_id = small_edition.slug, small_edition.quotas[0].id
+    form = booking_form(small_edition)
+    _fill(quota_id)
+    # Long enough that the post below comes well inside it, even on a slow machine.
+    keeping = create_app(
+        "testing", {"SQLALCHEMY_DATABASE_URI": database_url, "REGISTRATION_GLANCE_SECONDS": 2.0}
+    )
+    try:
+        with keeping.app_context():
+            visitor = keeping.test_client()
+            assert b'data-full="1"' in visitor.get(f"/e/{slug}/register").data
+            _free(quota_id)
+            # The places came free a moment after this process found none: the
+            # booking is answered "fully booked", as a moment earlier, and nothing
+            # is written or taken.
+            response = visitor.post(f"/e/{slug}/register", data=form)
+            assert response.status_code == 200
+            assert b'data-outcome="full"' in response.data
+            assert _orders() == 0
+            assert db.session.get(Quota, quota_id).taken == 0
+            time.sleep(2.1)
+            # Once that answer is old, the same booking gets a free place.
+            response = visitor.post(f"/e/{slug}/register", data=form)
+            assert response.status_code == 303
+            assert _orders() == 1
+            db.session.expire_all()
+            assert db.session.get(Quota, quota_id).taken == 1
+    finally:
+        with keeping.app_context():
             db.engine.dispose()
