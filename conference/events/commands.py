@@ -427,6 +427,128 @@ def create_demo_hall(edition: Edition) -> None:
     db.session.flush()
 
 
+#: Demo registrations: municipalities, a region, a state agency and a company, one
+#: booker in English, and a speaker on the speakers' access code (a free place).
+DEMO_REGISTRATIONS = [
+    {
+        "organisation": "Aarhus Kommune",
+        "organisation_type": "municipality",
+        "booker": ("Hanne Jensen", "hanne.jensen@aarhus.example.dk", "+45 87 05 00 00"),
+        "invoice": ("Aarhus Kommune, Digitalisering", "Rådhuspladsen 2", "8000", "Aarhus C"),
+        "ean": "5798000123458",
+        "personreference": "HJ-4711",
+        "buyer_order_number": "PO-2027-017",
+        "attendees": [
+            ("Hanne Jensen", "hanne.jensen@aarhus.example.dk", "Digitaliseringschef", ""),
+            ("Mikkel Thomsen", "mikkel.thomsen@aarhus.example.dk", "Dataanalytiker", "Vegetar"),
+            ("Fatima Ali", "fatima.ali@aarhus.example.dk", "Projektleder", ""),
+        ],
+    },
+    {
+        "organisation": "Odense Kommune",
+        "organisation_type": "municipality",
+        "booker": ("Jens Mortensen", "jens.mortensen@odense.example.dk", "+45 66 13 13 72"),
+        "invoice": ("Odense Kommune, Borgerservice", "Flakhaven 2", "5000", "Odense C"),
+        "ean": "5798000234567",
+        "personreference": "JMO",
+        "attendees": [
+            ("Jens Mortensen", "jens.mortensen@odense.example.dk", "Afdelingsleder", ""),
+            ("Ida Skov", "ida.skov@odense.example.dk", "Digital koordinator", "Glutenfri"),
+        ],
+    },
+    {
+        "organisation": "Region Syddanmark",
+        "organisation_type": "region",
+        "booker": ("Emma Clarke", "emma.clarke@rsyd.example.dk", "+45 76 63 10 00"),
+        "invoice": ("Region Syddanmark, IT", "Damhaven 12", "7100", "Vejle"),
+        "ean": "5798000345676",
+        "personreference": "EC-IT",
+        "language": "en",
+        "attendees": [
+            ("Emma Clarke", "emma.clarke@rsyd.example.dk", "Head of Digital Health", ""),
+            ("Thomas Vinther", "thomas.vinther@rsyd.example.dk", "Enterprise architect", ""),
+        ],
+    },
+    {
+        "organisation": "Digitaliseringsstyrelsen",
+        "organisation_type": "state",
+        "booker": ("Karen Holm", "karen.holm@digst.example.dk", "+45 33 92 52 00"),
+        "invoice": ("Digitaliseringsstyrelsen", "Landgreven 4", "1301", "København K"),
+        "ean": "5798000456785",
+        "personreference": "KHO",
+        "buyer_order_number": "2027-0042",
+        "attendees": [
+            ("Karen Holm", "karen.holm@digst.example.dk", "Kontorchef", ""),
+        ],
+    },
+    {
+        "organisation": "Kommunedata Rådgivning ApS",
+        "organisation_type": "private",
+        "booker": ("Ole Brandt", "ole.brandt@kdr.example.dk", "+45 70 20 30 40"),
+        "invoice": ("Kommunedata Rådgivning ApS", "Bredgade 30", "1260", "København K"),
+        "cvr": "29180008",
+        "attendees": [
+            ("Ole Brandt", "ole.brandt@kdr.example.dk", "Partner", ""),
+        ],
+    },
+    {
+        "organisation": "Vejle Kommune",
+        "organisation_type": "municipality",
+        "booker": ("Lone Kirk", "lone.kirk@vejle.example.dk", "+45 76 81 00 00"),
+        "invoice": ("Vejle Kommune", "Skolegade 1", "7100", "Vejle"),
+        "ean": "5798000567894",
+        "speaker": True,
+        "attendees": [
+            ("Lone Kirk", "lone.kirk@vejle.example.dk", "Digitaliseringsdirektør", ""),
+        ],
+    },
+]
+
+
+def create_demo_registrations(edition: Edition) -> int:
+    """Register the demo bookers' groups; returns the number of places taken.
+
+    Through ``place_order``, as staff registering on someone's behalf (the demo
+    may be of a year whose registration is not open yet), so each order is
+    confirmed, invoiced and has its e-mails in the outbox exactly as a real one.
+    """
+    from conference.registration.services import AttendeeDetails, BookingDetails, place_order
+
+    participant, speaker = edition.ticket_types[0], edition.ticket_types[1]
+    taken = 0
+    for registration in DEMO_REGISTRATIONS:
+        booker_name, booker_email, booker_phone = registration["booker"]
+        organisation, address, postcode, city = registration["invoice"]
+        # A speaker registers with the speakers' access code, as the form asks.
+        code = speaker.access_codes[0].code if registration.get("speaker") else None
+        details = BookingDetails(
+            ticket_type_id=(speaker if code else participant).id,
+            booker_name=booker_name,
+            booker_email=booker_email,
+            booker_phone=booker_phone,
+            organisation=registration["organisation"],
+            organisation_type=registration["organisation_type"],
+            invoice_organisation=organisation,
+            invoice_address=address,
+            invoice_postcode=postcode,
+            invoice_city=city,
+            attendees=[
+                AttendeeDetails(name=name, email=email, job_title=job_title, dietary=dietary)
+                for name, email, job_title, dietary in registration["attendees"]
+            ],
+            cvr=registration.get("cvr"),
+            ean=registration.get("ean"),
+            personreference=registration.get("personreference"),
+            buyer_order_number=registration.get("buyer_order_number"),
+            access_code=code,
+            language=registration.get("language", "da"),
+        )
+        placed = place_order(edition, details, actor="demo", any_time=True)
+        taken += len(placed.order.attendees)
+    db.session.flush()
+    return taken
+
+
 @demo_cli.command("load")
 @click.option("--year", type=int, default=None, help="Year of the edition (default: next April).")
 @click.option("--capacity", type=int, default=600, show_default=True)
@@ -441,8 +563,10 @@ def load_demo(year: int | None, capacity: int) -> None:
         return
     edition = create_demo_edition(year, capacity, slug)
     create_demo_hall(edition)
+    places = create_demo_registrations(edition)
     db.session.commit()
     click.echo(
-        f"Created demo edition {slug} with {capacity} places and an exhibition of "
+        f"Created demo edition {slug} with {capacity} places ({places} taken by "
+        f"{len(DEMO_REGISTRATIONS)} registrations) and an exhibition of "
         f"{len(DEMO_STANDS)} stands ({len(DEMO_EXHIBITORS)} booked)."
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from conference.core.db import db
-from conference.events.commands import DEMO_STANDS, load_demo
+from conference.events.commands import DEMO_REGISTRATIONS, DEMO_STANDS, load_demo
 from conference.events.models import Edition
 from conference.invoicing.ubl import invoice_ubl
 from conference.stands.models import ExhibitorPass, Stand, StandBooking, StandHall, StandPackage
@@ -45,7 +45,8 @@ def test_demo_load_creates_the_exhibition_once(app):
     assert len(bookings) == 4 and {b.status for b in bookings} == {"confirmed"}
     assert sorted(s.code for s in stands if s.status == "booked") == ["A1", "B3", "C2", "D2"]
     assert db.session.scalar(select(func.count(ExhibitorPass.id))) == 9
-    assert edition.quotas[0].taken == 0  # exhibitors take no attendee places
+    # Exhibitors take no attendee places: only the demo registrations do.
+    assert edition.quotas[0].taken == sum(len(r["attendees"]) for r in DEMO_REGISTRATIONS)
     from conference.invoicing.services import stand_booking_invoices
 
     for booking in bookings:
