@@ -71,6 +71,21 @@ def test_accountant_downloads_this_months_documents(live_server, page, edition):
     for number, buyer in numbers.items():
         assert number in table and buyer in table
     assert "2 dokumenter." in page.inner_text(".list-summary")
+    # On a 1280-pixel screen every column is in view, and a document number, a date
+    # or an amount is never broken over two lines.
+    layout = page.evaluate(
+        """() => {
+            const table = document.querySelector("table.documents");
+            const cell = table.querySelector("tbody td.nowrap");
+            return {
+                table: table.scrollWidth,
+                room: table.parentElement.clientWidth,
+                numberWraps: getComputedStyle(cell).whiteSpace,
+            };
+        }"""
+    )
+    assert layout["table"] <= layout["room"], layout
+    assert layout["numberWraps"] == "nowrap", layout
 
     # The period's files, as one ZIP: a real PDF and the UBL of each invoice.
     name, data = _download(page, "Alle PDF- og UBL-filer (ZIP)")
