@@ -17,6 +17,8 @@ from tests.e2e.test_accessibility import axe_page as axe_page  # the fixture
 pytestmark = pytest.mark.e2e
 
 SUBMIT = "main form button[type=submit]"
+BACK_OFFICE = {"da": "Administration", "en": "Back office"}
+STAFF = {"da": "Medarbejdere", "en": "Staff"}
 
 
 def _log_in(page, live_server, language):
@@ -39,6 +41,17 @@ def test_organiser_manages_staff_sets_up_totp_and_reads_the_audit_log(
 
     page.goto(f"{live_server}/staff/users")
     audit.check("staff users")
+    # The back office's sections have a row of their own under the header, which
+    # keeps the brand, the user, "log out" and the language on one line.
+    sections = page.get_by_role("navigation", name=BACK_OFFICE[language], exact=True)
+    staff_link = sections.get_by_role("link", name=STAFF[language], exact=True)
+    assert staff_link.get_attribute("aria-current") == "page"
+    middles = page.evaluate(
+        """() => [...document.querySelector(".header-inner").children].map(
+            (element) => { const box = element.getBoundingClientRect();
+                           return box.top + box.height / 2; })"""
+    )
+    assert max(middles) - min(middles) < 4, middles
     page.click("main a.button[href='/staff/users/new']")
     audit.check("new staff user")
     page.fill("#name", "Bo Dør")
