@@ -354,16 +354,42 @@ def registration_glance(slug: str, *, max_age: float = 0.0) -> RegistrationGlanc
     ever used to refuse early or to show the page; the claim alone takes places.
 
     ``max_age``: a glance read by this process at most that many seconds ago will
-    do. For showing a page (the form says "12 places left" a moment late), and
-    for refusing a booking when it found no place at all: a place that came free
-    within that moment is refused as it would have been a moment earlier. Any
-    other booking is decided from a fresh read, and only the claim takes places.
+    do. Only for showing a page (the form says "12 places left" a moment late);
+    a posted booking goes by ``booking_glance``.
     """
-    kept_glances = current_app.extensions.setdefault("registration_glances", {})
     if max_age > 0:
-        kept = kept_glances.get(slug)
-        if kept is not None and kept[0] > time.monotonic():
+        kept = _kept_glance(slug)
+        if kept is not None:
             return kept[1]
+    return _read_glance(slug, keep_for=max_age)
+
+
+def booking_glance(slug: str, *, max_age: float) -> RegistrationGlance | None:
+    """The glance a posted booking is decided by.
+
+    One this process read at most ``max_age`` seconds ago if it found no place
+    at all: the refusal it leads to takes nothing, and a place that came free
+    within that moment is refused as it would have been a moment earlier.
+    Otherwise a fresh read (kept for the requests that follow); only the claim
+    takes places.
+    """
+    kept = _kept_glance(slug) if max_age > 0 else None
+    if kept is not None and kept[1] is not None and kept[1].left_in_all == 0:
+        return kept[1]
+    return _read_glance(slug, keep_for=max_age)
+
+
+def _kept_glances() -> dict[str, tuple[float, RegistrationGlance | None]]:
+    return current_app.extensions.setdefault("registration_glances", {})
+
+
+def _kept_glance(slug: str) -> tuple[float, RegistrationGlance | None] | None:
+    """(until when, the glance) as this process last read it, if not yet too old."""
+    kept = _kept_glances().get(slug)
+    return kept if kept is not None and kept[0] > time.monotonic() else None
+
+
+def _read_glance(slug: str, *, keep_for: float) -> RegistrationGlance | None:
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         row = connection.execute(_GLANCE, {"slug": slug, "public": True}).first()
     glance = (
@@ -371,8 +397,8 @@ def registration_glance(slug: str, *, max_age: float = 0.0) -> RegistrationGlanc
         if row is None
         else RegistrationGlance(*row[:6], max(int(row[6]), 0), max(int(row[7]), 0))
     )
-    if max_age > 0:
-        kept_glances[slug] = (time.monotonic() + max_age, glance)
+    if keep_for > 0:
+        _kept_glances()[slug] = (time.monotonic() + keep_for, glance)
     return glance
 
 
@@ -413,7 +439,7 @@ def place_order(
     RegistrationClosed, InvalidBooking or NotEnoughPlaces (with the number
     left); in every error case nothing is written. ``free_seen``: the
     free places in all the edition's quotas as the caller has just read them
-    (``registration_glance``); enough of them spares the
+    (``booking_glance``); enough of them spares the
     early read, which only ever refuses (the claim alone decides).
     ``any_time``: staff registering on someone's behalf outside the public
     registration window; the places are claimed the same way.

@@ -329,15 +329,13 @@ def register(slug: str):
     # The two answers most of a rush gets (a new visitor's form, "fully booked")
     # need only the registration window and the free places: one small read,
     # which a new visitor's form may take from a moment ago.
-    glance = services.registration_glance(
-        slug, max_age=current_app.config["REGISTRATION_GLANCE_SECONDS"]
-    )
-    if request.method == "POST" and (glance is None or glance.left_in_all > 0):
-        # A booking may be refused from a glance a moment old that found no place
-        # at all (nothing is taken on a refusal, and a place that came free that
-        # moment is like one that comes free a moment later); otherwise it goes
-        # by a fresh read.
-        glance = services.registration_glance(slug)
+    # A booking may also be refused "fully booked" from one; any other booking
+    # goes by a fresh read (see booking_glance).
+    max_age = current_app.config["REGISTRATION_GLANCE_SECONDS"]
+    if request.method == "POST":
+        glance = services.booking_glance(slug, max_age=max_age)
+    else:
+        glance = services.registration_glance(slug, max_age=max_age)
     if glance is None:
         abort(404)
     if glance.state() is RegistrationState.OPEN:
