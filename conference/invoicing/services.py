@@ -729,13 +729,18 @@ def record_payment(
     amount_ore: int,
     method: str = "bank",
     actor: str,
+    now: datetime | None = None,
 ) -> InvoicePayment:
-    """Note money received against an invoice; a fully paid invoice marks its order paid."""
+    """Note money received against an invoice; a fully paid invoice marks its order paid.
+
+    ``now`` is the moment the money is noted (the caller's clock, so that a
+    late-evening card payment handled by a job is judged by the job's clock).
+    """
     if invoice.is_credit_note:
         raise InvalidPayment(_("A credit note is not paid."))
     if amount_ore <= 0:
         raise InvalidPayment(_("The amount must be more than 0."))
-    if paid_on > local_date_of(utcnow()):
+    if paid_on > local_date_of(now or utcnow()):
         raise InvalidPayment(_("The payment date cannot be in the future."))
     payment = InvoicePayment(
         invoice=invoice,

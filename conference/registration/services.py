@@ -1355,6 +1355,7 @@ def confirm_card_payment(
         amount_ore=amount_ore,
         method="card",
         actor="stripe",
+        now=now,
     )
     _send_confirmation(order, invoice)
     record_audit("stripe", "order.paid", "order", order.id, outcome=str(outcome))

@@ -6,7 +6,7 @@ from datetime import timedelta
 from urllib.parse import urlparse
 
 from conference.core.db import db, utcnow
-from conference.invoicing.services import document_status, invoice_for_order
+from conference.invoicing.services import document_status, invoice_for_order, local_date_of
 from conference.payments.services import expire_stale_checkouts
 from tests.mail.helpers import outbox
 from tests.payments.conftest import checkout_row, deliver, make_event
@@ -183,6 +183,24 @@ def test_a_hold_is_released_on_time_even_when_stripe_is_down(client, edition, st
         client, make_event("checkout.session.completed", stripe_fake.pay(session["id"]))
     )
     assert response.json["outcome"] == "late_confirmed"
+
+
+def test_a_paid_hold_found_by_a_sweep_after_midnight_is_paid_on_the_sweeps_day(
+    client, edition, stripe_fake
+):
+    # The sweep judges "today" by its own clock: late in the evening, 21 minutes
+    # on is already tomorrow in Copenhagen, and the payment must still land.
+    order, session = start_card_booking(client, edition, stripe_fake)
+    stripe_fake.pay(session["id"])
+    sweep_time = utcnow() + timedelta(days=1)
+
+    assert expire_stale_checkouts(now=sweep_time) == 0
+
+    order = order_by_reference(order.reference)
+    assert order.status == "confirmed"
+    invoice = invoice_for_order(order)
+    assert document_status(invoice) == "paid"
+    assert [p.paid_on for p in invoice.payments] == [local_date_of(sweep_time)]
 
 
 def test_the_cli_and_the_outbox_worker_release_holds(app, client, edition, stripe_fake):
