@@ -12,6 +12,7 @@ import pytest
 from conference.core.db import db, utcnow
 from conference.core.models import AuditEvent
 from conference.core.services import audit_change, record_audit
+from conference.events.services import copenhagen_date
 from tests.auth.helpers import log_in, make_named_staff
 
 
@@ -94,9 +95,10 @@ def test_search_by_text_actor_action_object_and_dates(app, organiser, anna):
     assert actions(action="offer.expired") == ["offer.expired"]
     assert actions(object_type="stand_booking", object_id=42) == ["stand.moved"]
     assert actions(object_id=42) == ["order.placed", "stand.moved"]  # newest first
-    day = (now - timedelta(days=2)).date()
+    # The dates are Copenhagen's, as the organiser typing them means them.
+    day = copenhagen_date(now - timedelta(days=2))
     assert actions(date_from=day, date_to=day) == ["stand.moved"]
-    assert actions(date_to=(now - timedelta(days=5)).date()) == ["offer.expired"]
+    assert actions(date_to=copenhagen_date(now - timedelta(days=5))) == ["offer.expired"]
     # The same through the screen's query string.
     html = organiser.get(
         f"/staff/audit?q=hal&actor={anna.actor}&object_type=stand_booking&object_id=42"

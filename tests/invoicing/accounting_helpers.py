@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from conference.core.db import db, utcnow
 from conference.invoicing.accounting import Period
@@ -28,9 +28,14 @@ def open_registration_long_ago(edition, days: int = 400) -> None:
 
 
 def days_ago(days: int) -> datetime:
-    """A naive UTC moment ``days`` days back, at noon so the Copenhagen date is clear."""
-    moment = utcnow() - timedelta(days=days)
-    return moment.replace(hour=11, minute=0, second=0, microsecond=0)
+    """A naive UTC moment ``days`` Copenhagen days back, at noon so its date is clear.
+
+    Counted from today's date in Copenhagen, not in UTC: the two differ from
+    midnight to one or two in the morning, when the periods the tests ask for
+    (counted from Copenhagen's today) would otherwise miss them by a day.
+    """
+    day = local_date_of(utcnow()) - timedelta(days=days)
+    return datetime.combine(day, time(11, 0))
 
 
 def invoice_at(edition, now: datetime, count: int = 1, **overrides) -> Invoice:
