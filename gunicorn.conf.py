@@ -30,8 +30,16 @@ bind = os.environ.get("GUNICORN_BIND") or os.environ.get("BIND") or "127.0.0.1:8
 # for PostgreSQL's commit (fsync), while the GIL keeps a process from using more
 # than one core, hence a process per core.
 workers = _int("WEB_CONCURRENCY", multiprocessing.cpu_count() + 1)
-worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gthread")
+worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "conference.core.serving.EvenThreadWorker")
 threads = _int("GUNICORN_THREADS", 4)
+
+# Kept-alive connections stay with the process that accepted them. Each process
+# holds at most this many, so a crowd's connections spread evenly (32 visitors:
+# 11, 11 and 10 instead of, measured, 20, 8 and 4, where the crowded process's
+# visitors waited eight times as long); beyond that, a full process closes its
+# longest-idle connection for a waiting one (conference/core/serving.py).
+# bench/rush.py: p99 per registration 478 to 526 ms with it, 503 to 731 without.
+worker_connections = _int("GUNICORN_WORKER_CONNECTIONS", 11)
 
 # A request that takes this long is stuck; the worker is replaced.
 timeout = _int("GUNICORN_TIMEOUT", 30)

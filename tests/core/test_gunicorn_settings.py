@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 import gc
+import http.client
+import os
 import runpy
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -56,6 +63,103 @@ def test_the_threshold_is_set_from_the_environment_and_zero_leaves_python_alone(
 
 def test_threaded_workers_by_default(monkeypatch):
     settings = _settings(monkeypatch)
-    assert settings["worker_class"] == "gthread"
+    assert settings["worker_class"] == "conference.core.serving.EvenThreadWorker"
     assert settings["threads"] == 4
+    assert settings["worker_connections"] == 11
     assert settings["preload_app"] is True
+
+
+# --- connections spread over the workers -------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def two_workers(tmp_path):
+    """gunicorn with gunicorn.conf.py, two workers holding two connections each."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+        "WEB_CONCURRENCY": "2",
+        "GUNICORN_THREADS": "1",
+        "GUNICORN_WORKER_CONNECTIONS": "2",
+        "GUNICORN_KEEPALIVE": "30",
+    }
+    log = (tmp_path / "gunicorn.log").open("w")
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("gunicorn")),
+            "-c",
+            str(CONFIG),
+            "tests.core.pid_app:app",
+        ],
+        cwd=CONFIG.parent,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                _get(http.client.HTTPConnection("127.0.0.1", port, timeout=2)).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise AssertionError((tmp_path / "gunicorn.log").read_text()) from None
+                time.sleep(0.1)
+        yield port
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+
+
+def _get(connection: http.client.HTTPConnection) -> http.client.HTTPConnection:
+    connection.request("GET", "/")
+    response = connection.getresponse()
+    connection.last_pid = int(response.read())
+    return connection
+
+
+def test_kept_alive_connections_spread_evenly_over_the_workers(two_workers):
+    connections = [
+        _get(http.client.HTTPConnection("127.0.0.1", two_workers, timeout=5)) for _ in range(4)
+    ]
+    try:
+        # Plain gunicorn lets whichever worker wins the race take them all.
+        assert sorted(Counter(c.last_pid for c in connections).values()) == [2, 2]
+        # Kept alive: the next request on each goes to the same worker.
+        for connection in connections:
+            pid = connection.last_pid
+            assert _get(connection).last_pid == pid
+    finally:
+        for connection in connections:
+            connection.close()
+
+
+def test_a_connection_beyond_the_caps_is_served_and_an_idle_one_makes_room(two_workers):
+    connections = [
+        _get(http.client.HTTPConnection("127.0.0.1", two_workers, timeout=5)) for _ in range(4)
+    ]
+    try:
+        began = time.monotonic()
+        newcomer = _get(http.client.HTTPConnection("127.0.0.1", two_workers, timeout=5))
+        assert time.monotonic() - began < 2
+        closed = 0
+        for connection in connections:
+            try:
+                _get(connection)
+            except (http.client.RemoteDisconnected, ConnectionError):
+                closed += 1
+        # The longest-idle connection of one worker was closed for the newcomer.
+        assert closed == 1
+        newcomer.close()
+    finally:
+        for connection in connections:
+            connection.close()
