@@ -22,24 +22,27 @@ def _int(name: str, default: int) -> int:
 
 bind = os.environ.get("GUNICORN_BIND") or os.environ.get("BIND") or "127.0.0.1:8000"
 
-# Threaded workers: one process per core plus one, four threads each. In
-# bench/rush.py on the 2-core box this served the registration rush with ~16 %
-# less server CPU per registration than five sync workers (12.2 vs 14.5 ms:
-# keep-alive connections, fewer processes switching) and with more throughput
-# (116 vs 75 registrations/s). The threads also cover the time a request waits
-# for PostgreSQL's commit (fsync), while the GIL keeps a process from using more
-# than one core, hence a process per core.
-workers = _int("WEB_CONCURRENCY", multiprocessing.cpu_count() + 1)
+# Threaded workers: one process per core (the GIL keeps a process to one core),
+# two threads each, which cover the time a request waits for PostgreSQL. In
+# bench/rush.py on the 2-core box, threaded workers served the registration
+# rush with ~16 % less server CPU per registration than five sync workers
+# (keep-alive connections, fewer processes switching). Once the connections
+# were spread evenly (below), fewer threads also waited less: p99 per
+# registration 340 to 345 ms with 2 x 2, 362 to 418 with 2 x 4, 353 to 384
+# with 3 x 2 and 459 to 492 with 3 x 4 (ratio 0.43 / 0.41 / 0.40 / 0.39): a
+# request holding the quota row's lock gets the GIL back sooner when fewer
+# threads compete for it.
+workers = _int("WEB_CONCURRENCY", multiprocessing.cpu_count())
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "conference.core.serving.EvenThreadWorker")
-threads = _int("GUNICORN_THREADS", 4)
+threads = _int("GUNICORN_THREADS", 2)
 
 # Kept-alive connections stay with the process that accepted them. Each process
-# holds at most this many, so a crowd's connections spread evenly (32 visitors:
-# 11, 11 and 10 instead of, measured, 20, 8 and 4, where the crowded process's
-# visitors waited eight times as long); beyond that, a full process closes its
-# longest-idle connection for a waiting one (conference/core/serving.py).
-# bench/rush.py: p99 per registration 478 to 526 ms with it, 503 to 731 without.
-worker_connections = _int("GUNICORN_WORKER_CONNECTIONS", 11)
+# holds at most this many, so a crowd's connections spread evenly (a rush's 32
+# visitors: 16 and 16; with plain gunicorn, measured on three processes, 20, 8
+# and 4, where the crowded process's visitors waited eight times as long);
+# beyond that, a full process closes its longest-idle connection for a waiting
+# one (conference/core/serving.py).
+worker_connections = _int("GUNICORN_WORKER_CONNECTIONS", 16)
 
 # A request that takes this long is stuck; the worker is replaced.
 timeout = _int("GUNICORN_TIMEOUT", 30)

@@ -12,7 +12,7 @@ for the answers too.
 
 ``EvenThreadWorker`` caps the connections a process holds (``worker_connections``,
 which gunicorn already uses to stop accepting), so the rest go to the processes
-with room: 32 connections over three processes become 11, 11 and 10. Unlike
+with room: 32 connections over two processes capped at 16 become 16 and 16. Unlike
 plain gunicorn it does not force a kept-alive connection closed for being one
 of many; instead, once a full process sees a new connection waiting that no
 other process took within a moment (``MAKE_ROOM_AFTER``), it closes its

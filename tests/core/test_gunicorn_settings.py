@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import http.client
+import multiprocessing
 import os
 import runpy
 import socket
@@ -64,8 +65,9 @@ def test_the_threshold_is_set_from_the_environment_and_zero_leaves_python_alone(
 def test_threaded_workers_by_default(monkeypatch):
     settings = _settings(monkeypatch)
     assert settings["worker_class"] == "conference.core.serving.EvenThreadWorker"
-    assert settings["threads"] == 4
-    assert settings["worker_connections"] == 11
+    assert settings["workers"] == multiprocessing.cpu_count()
+    assert settings["threads"] == 2
+    assert settings["worker_connections"] == 16
     assert settings["preload_app"] is True
 
 
