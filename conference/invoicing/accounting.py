@@ -37,6 +37,7 @@ from conference.core.spreadsheets import (
     neutralise_cell,
     text_cell,
 )
+from conference.events.services import copenhagen_date
 from conference.invoicing.models import DocumentKind, Invoice, InvoicePayment
 from conference.invoicing.pdf import stored_pdf
 from conference.invoicing.services import (
@@ -45,7 +46,6 @@ from conference.invoicing.services import (
     amount_due,
     document_status,
     invoice_filename,
-    local_date_of,
     paid_total,
     record_payment,
 )
@@ -108,7 +108,7 @@ def default_period(today: date) -> Period:
 
 
 def today_in_copenhagen() -> date:
-    return local_date_of(utcnow())
+    return copenhagen_date(utcnow())
 
 
 class StatusFilter:

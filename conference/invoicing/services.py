@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from flask import current_app
-from flask_babel import force_locale, format_date, to_user_timezone
+from flask_babel import force_locale, format_date
 from flask_babel import gettext as _
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -27,6 +27,7 @@ from conference.core.i18n import babel_locale
 from conference.core.money import vat_of
 from conference.core.services import record_audit, write_audit
 from conference.events.models import Edition
+from conference.events.services import copenhagen_date
 from conference.invoicing.models import DocumentKind, Invoice, InvoicePayment, NumberSeries
 from conference.registration.models import Attendee, Order, OrganisationType
 from conference.stands.models import StandBooking
@@ -304,12 +305,12 @@ def _draft_document(
     """A document with everything printed on it but its number; nothing is written."""
     edition = buyer.edition
     totals = document_totals(lines, earlier=_credited_by_rate(credited) if credited else None)
-    issued_on = local_date_of(now)
+    issued_on = copenhagen_date(now)
     document = Invoice(
         kind=kind,
         issued_at=now,
         issued_on=issued_on,
-        supplied_on=local_date_of(edition.starts_at),
+        supplied_on=copenhagen_date(edition.starts_at),
         due_on=(
             issued_on + timedelta(days=_payment_days(buyer.is_public))
             if kind is DocumentKind.INVOICE
@@ -355,11 +356,6 @@ def _number_and_write(document: Invoice) -> Invoice:
     insert_new([document])
     db.session.add(document)
     return document
-
-
-def local_date_of(moment: datetime) -> date:
-    """The Copenhagen calendar date of a naive UTC moment."""
-    return to_user_timezone(moment).date()
 
 
 def issue_invoice(order: Order, *, now: datetime | None = None, actor: str = "system") -> Invoice:
@@ -740,7 +736,7 @@ def record_payment(
         raise InvalidPayment(_("A credit note is not paid."))
     if amount_ore <= 0:
         raise InvalidPayment(_("The amount must be more than 0."))
-    if paid_on > local_date_of(now or utcnow()):
+    if paid_on > copenhagen_date(now or utcnow()):
         raise InvalidPayment(_("The payment date cannot be in the future."))
     payment = InvoicePayment(
         invoice=invoice,
@@ -791,7 +787,7 @@ def document_status(invoice: Invoice, today: date | None = None) -> str:
         return DocumentStatus.CREDITED
     if paid_total(invoice) + credited >= invoice.total_ore:
         return DocumentStatus.PAID
-    today = today or local_date_of(utcnow())
+    today = today or copenhagen_date(utcnow())
     if invoice.due_on is not None and invoice.due_on < today:
         return DocumentStatus.OVERDUE
     return DocumentStatus.UNPAID

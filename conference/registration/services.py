@@ -36,6 +36,7 @@ from conference.events.services import (
     RegistrationState,
     calendar_attachment,
     claim_places,
+    copenhagen_date,
     find_access_code,
     give_back_code_use,
     lock_quota,
@@ -54,7 +55,6 @@ from conference.invoicing.services import (
     issue_credit_note,
     issue_drafted_invoice,
     issue_invoice,
-    local_date_of,
     place_invoice,
     record_payment,
 )
@@ -1351,7 +1351,7 @@ def confirm_card_payment(
     invoice = issue_invoice(order, now=now, actor="stripe")
     record_payment(
         invoice,
-        paid_on=min(local_date_of(paid_at), local_date_of(now)),
+        paid_on=min(copenhagen_date(paid_at), copenhagen_date(now)),
         amount_ore=amount_ore,
         method="card",
         actor="stripe",

@@ -6,13 +6,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from conference.core.db import db, utcnow
+from conference.events.services import copenhagen_date
 from conference.invoicing.accounting import Period
 from conference.invoicing.models import Invoice
 from conference.invoicing.services import (
     InvoiceLine,
     invoice_for_order,
     issue_credit_note,
-    local_date_of,
     record_payment,
 )
 from conference.registration.models import Order
@@ -34,7 +34,7 @@ def days_ago(days: int) -> datetime:
     midnight to one or two in the morning, when the periods the tests ask for
     (counted from Copenhagen's today) would otherwise miss them by a day.
     """
-    day = local_date_of(utcnow()) - timedelta(days=days)
+    day = copenhagen_date(utcnow()) - timedelta(days=days)
     return datetime.combine(day, time(11, 0))
 
 
@@ -43,7 +43,7 @@ def invoice_at(edition, now: datetime, count: int = 1, **overrides) -> Invoice:
     placed = place_order(edition, booking_details(edition, count, **overrides), now=now)
     db.session.commit()
     invoice = invoice_for_order(placed.order)
-    assert invoice is not None and invoice.issued_on == local_date_of(now)
+    assert invoice is not None and invoice.issued_on == copenhagen_date(now)
     return invoice
 
 
@@ -64,7 +64,7 @@ def credit(invoice: Invoice, quantity: int, *, now: datetime | None = None) -> I
 def pay(invoice: Invoice, amount_ore: int | None = None, paid_on: date | None = None) -> None:
     record_payment(
         invoice,
-        paid_on=paid_on or local_date_of(utcnow()),
+        paid_on=paid_on or copenhagen_date(utcnow()),
         amount_ore=invoice.total_ore if amount_ore is None else amount_ore,
         method="bank",
         actor="test",
@@ -110,7 +110,7 @@ class Documents:
 
     @property
     def today(self) -> date:
-        return local_date_of(utcnow())
+        return copenhagen_date(utcnow())
 
     @property
     def old_period(self) -> Period:
@@ -150,7 +150,7 @@ def make_documents(edition) -> Documents:
         personreference=None,
         language="en",
     )
-    pay(paid, paid_on=local_date_of(days_ago(40)))
+    pay(paid, paid_on=copenhagen_date(days_ago(40)))
     credited = invoice_at(edition, days_ago(40), 1, invoice_organisation="Vejle Kommune")
     line = credited.lines[0]
     full_credit = issue_credit_note(

@@ -12,6 +12,7 @@ from lxml import etree
 from openpyxl import load_workbook
 
 from conference.core.db import db, utcnow
+from conference.events.services import copenhagen_date
 from conference.invoicing.accounting import Period, vat_totals
 from conference.invoicing.models import InvoiceFile
 from conference.invoicing.pdf import stored_pdf
@@ -21,7 +22,6 @@ from conference.invoicing.services import (
     document_status,
     issue_extra_pass_invoice,
     issue_stand_invoice,
-    local_date_of,
     stand_booking_invoices,
 )
 from conference.invoicing.ubl import invoice_ubl
@@ -232,7 +232,7 @@ def stand_documents(booking, stand_invoice):
 
 
 def _today_args() -> dict:
-    today = local_date_of(utcnow()).isoformat()
+    today = copenhagen_date(utcnow()).isoformat()
     return {"start": today, "end": today}
 
 
@@ -286,7 +286,7 @@ def test_ledger_vat_totals_and_zip_contain_stand_documents(accountant, stand_doc
     numbers = [row[0] for row in workbook.active.iter_rows(min_row=2, values_only=True)]
     assert invoice.number in numbers and note.number in numbers
 
-    today = local_date_of(utcnow())
+    today = copenhagen_date(utcnow())
     report = vat_totals(Period(today, today))
     assert (report.invoice_count, report.credit_note_count) == (1, 1)
     assert report.totals.sales_vat_ore == report.totals.credited_vat_ore == 543_763

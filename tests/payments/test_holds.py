@@ -6,7 +6,8 @@ from datetime import timedelta
 from urllib.parse import urlparse
 
 from conference.core.db import db, utcnow
-from conference.invoicing.services import document_status, invoice_for_order, local_date_of
+from conference.events.services import copenhagen_date
+from conference.invoicing.services import document_status, invoice_for_order
 from conference.payments.services import expire_stale_checkouts
 from tests.mail.helpers import outbox
 from tests.payments.conftest import checkout_row, deliver, make_event
@@ -200,7 +201,7 @@ def test_a_paid_hold_found_by_a_sweep_after_midnight_is_paid_on_the_sweeps_day(
     assert order.status == "confirmed"
     invoice = invoice_for_order(order)
     assert document_status(invoice) == "paid"
-    assert [p.paid_on for p in invoice.payments] == [local_date_of(sweep_time)]
+    assert [p.paid_on for p in invoice.payments] == [copenhagen_date(sweep_time)]
 
 
 def test_the_cli_and_the_outbox_worker_release_holds(app, client, edition, stripe_fake):
