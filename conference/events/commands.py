@@ -9,7 +9,7 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from conference.core.db import db
+from conference.core.db import db, utcnow
 from conference.events.models import AccessCode, Edition, Quota, TicketType
 
 COPENHAGEN = ZoneInfo("Europe/Copenhagen")
@@ -429,8 +429,11 @@ def create_demo_hall(edition: Edition) -> None:
 
 #: Demo registrations: municipalities, a region, a state agency and a company, one
 #: booker in English, and a speaker on the speakers' access code (a free place).
+#: "placed": (days, hours) before the demo is loaded, oldest first, so that the
+#: dashboard's registrations per day and the invoice numbers follow the calendar.
 DEMO_REGISTRATIONS = [
     {
+        "placed": (26, 3),
         "organisation": "Aarhus Kommune",
         "organisation_type": "municipality",
         "booker": ("Hanne Jensen", "hanne.jensen@aarhus.example.dk", "+45 87 05 00 00"),
@@ -445,6 +448,7 @@ DEMO_REGISTRATIONS = [
         ],
     },
     {
+        "placed": (19, 6),
         "organisation": "Odense Kommune",
         "organisation_type": "municipality",
         "booker": ("Jens Mortensen", "jens.mortensen@odense.example.dk", "+45 66 13 13 72"),
@@ -457,6 +461,7 @@ DEMO_REGISTRATIONS = [
         ],
     },
     {
+        "placed": (12, 1),
         "organisation": "Region Syddanmark",
         "organisation_type": "region",
         "booker": ("Emma Clarke", "emma.clarke@rsyd.example.dk", "+45 76 63 10 00"),
@@ -470,6 +475,7 @@ DEMO_REGISTRATIONS = [
         ],
     },
     {
+        "placed": (8, 4),
         "organisation": "Digitaliseringsstyrelsen",
         "organisation_type": "state",
         "booker": ("Karen Holm", "karen.holm@digst.example.dk", "+45 33 92 52 00"),
@@ -482,6 +488,7 @@ DEMO_REGISTRATIONS = [
         ],
     },
     {
+        "placed": (3, 2),
         "organisation": "Kommunedata Rådgivning ApS",
         "organisation_type": "private",
         "booker": ("Ole Brandt", "ole.brandt@kdr.example.dk", "+45 70 20 30 40"),
@@ -492,6 +499,7 @@ DEMO_REGISTRATIONS = [
         ],
     },
     {
+        "placed": (1, 5),
         "organisation": "Vejle Kommune",
         "organisation_type": "municipality",
         "booker": ("Lone Kirk", "lone.kirk@vejle.example.dk", "+45 76 81 00 00"),
@@ -543,10 +551,24 @@ def create_demo_registrations(edition: Edition) -> int:
             access_code=code,
             language=registration.get("language", "da"),
         )
-        placed = place_order(edition, details, actor="demo", any_time=True)
+        days, hours = registration["placed"]
+        placed = place_order(
+            edition,
+            details,
+            actor="demo",
+            any_time=True,
+            now=_demo_booking_time(edition, timedelta(days=days, hours=hours)),
+        )
         taken += len(placed.order.attendees)
     db.session.flush()
     return taken
+
+
+def _demo_booking_time(edition: Edition, ago: timedelta) -> datetime:
+    """``ago`` before now, but not before registration opened (if it has)."""
+    now = utcnow()
+    opened = edition.registration_opens_at
+    return max(now - ago, opened) if opened <= now else now - ago
 
 
 @demo_cli.command("load")

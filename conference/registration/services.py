@@ -552,13 +552,15 @@ def _draft_order(
     A card order is drafted without e-mails: they go out once it is paid.
     """
     booker_token = new_token()
+    # The order is placed at ``now``, as its invoice is issued then.
+    placed_at = now or utcnow()
     unit_net = unit_price_now(edition, ticket_type, details.access_code, now)
     count = len(details.attendees)
     total_net = unit_net * count
     by_card = details.payment_method == PaymentMethod.CARD and total_net > 0
     if by_card:
         status, payment_status = OrderStatus.PENDING_PAYMENT, PaymentStatus.AWAITING_PAYMENT
-        hold_expires_at = (now or utcnow()) + timedelta(minutes=current_app.config["HOLD_MINUTES"])
+        hold_expires_at = placed_at + timedelta(minutes=current_app.config["HOLD_MINUTES"])
     else:
         status = OrderStatus.CONFIRMED
         payment_status = PaymentStatus.INVOICED if total_net else PaymentStatus.FREE
@@ -569,6 +571,7 @@ def _draft_order(
         payment_status=payment_status,
         hold_expires_at=hold_expires_at,
         reference=_new_reference(),
+        created_at=placed_at,
         edition_id=edition.id,
         language=details.language,
         manage_token_hash=hash_token(booker_token),
@@ -606,6 +609,7 @@ def _draft_order(
                 vat_percent=ticket_type.vat_percent,
                 manage_token_hash=hash_token(token),
                 ticket_code=new_ticket_code(),
+                created_at=placed_at,
             )
         )
     placed = PlacedOrder(order=order, booker_token=booker_token)

@@ -4,12 +4,14 @@ trying the system finds a dashboard, a registrant list and invoices to look at."
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from conference.core.db import db
+from conference.core.db import db, utcnow
 from conference.events.commands import DEMO_REGISTRATIONS, load_demo
 from conference.events.models import Edition
+from conference.events.services import copenhagen_date
 from conference.invoicing.models import Invoice
 from conference.invoicing.ubl import invoice_ubl
 from conference.mail.models import OutboxMessage
@@ -62,6 +64,19 @@ def test_demo_load_registers_the_demo_groups_once(app):
     assert sum(1 for kind, _ in kinds if kind == "ticket") == places
     english = next(o for o in orders if o.language == "en")
     assert english.organisation == "Region Syddanmark"
+
+    # Placed over the past weeks, oldest first: the invoice numbers follow the
+    # calendar, each invoice dated the day its order was placed.
+    days = [copenhagen_date(o.created_at) for o in orders]
+    assert days == sorted(days) and len(set(days)) == len(orders)
+    assert copenhagen_date(utcnow()) - days[0] >= timedelta(days=20)
+    by_order = {i.order_id: i for i in order_invoices}
+    for order in orders:
+        if order is not speaker:
+            assert by_order[order.id].issued_on == copenhagen_date(order.created_at)
+            assert all(a.created_at == order.created_at for a in order.attendees)
+    numbered = sorted(order_invoices, key=lambda i: i.sequence)
+    assert [i.issued_on for i in numbered] == sorted(i.issued_on for i in numbered)
 
     again = _load(app)
     assert "already exists" in again
