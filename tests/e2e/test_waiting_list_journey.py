@@ -57,7 +57,11 @@ def test_organiser_raises_capacity_and_waiting_group_accepts_offer(
     page.fill("#ean", "5798000000001")
     page.get_by_role("button", name=re.compile("Skriv dig på ventelisten")).click()
     page.wait_for_url(re.compile(r"/w/"))
-    assert "1" in page.inner_text("main")  # first in the queue
+    assert page.inner_text("#position") == "1"  # first in the queue
+    # The position starts the panel, at its padding, with no blank line above it.
+    panel = page.locator(".waiting-position").bounding_box()
+    position = page.locator(".waiting-position .position").bounding_box()
+    assert position["y"] - panel["y"] <= 24
     _latest_mail("waiting_list_joined")
 
     # The organiser raises the capacity by two in the back office.
