@@ -100,6 +100,9 @@ def app(database_url, _migrated):
         _empty_all_tables()
         yield app
         db.session.remove()
+        # Close this test's pooled connections now, not whenever the app is
+        # collected: PostgreSQL allows 100 connections for both test workers.
+        db.engine.dispose()
 
 
 @pytest.fixture
