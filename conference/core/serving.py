@@ -53,36 +53,38 @@ class EvenThreadWorker(ThreadWorker):
     def wait_for_and_dispatch_events(self, timeout: float) -> None:
         # A full process looks for waiting connections often (gunicorn's loop
         # wakes once a second otherwise), since it no longer watches the socket.
-        if self.nr_conns >= self.worker_connections and self.keepalived_conns:
+        if self._full_with_idle_connections():
             timeout = min(timeout, MAKE_ROOM_AFTER / 2)
         super().wait_for_and_dispatch_events(timeout)
 
     def murder_keepalived(self, force: bool = False) -> None:
         """Close timed-out kept-alive connections, and the longest-idle one if someone waits."""
         super().murder_keepalived(force=force)
-        if (
-            force
-            or not self.alive
-            or self.nr_conns < self.worker_connections
-            or not self.keepalived_conns
-        ):
+        if not force and self._room_is_wanted():
+            # The longest-idle connection is first in line: let gunicorn's own
+            # sweep close it as if its keep-alive had run out.
+            self.keepalived_conns[0].timeout = 0
+            super().murder_keepalived()
+
+    def _full_with_idle_connections(self) -> bool:
+        return self.nr_conns >= self.worker_connections and bool(self.keepalived_conns)
+
+    def _room_is_wanted(self) -> bool:
+        """Full, and a new connection has waited ``MAKE_ROOM_AFTER`` for any process."""
+        waiting = (
+            self.alive and self._full_with_idle_connections() and self._a_connection_is_waiting()
+        )
+        if not waiting:
             self._saw_one_waiting_at = None
-            return
-        if not self._a_connection_is_waiting():
-            self._saw_one_waiting_at = None
-            return
+            return False
         now = time.monotonic()
         if self._saw_one_waiting_at is None:
             self._saw_one_waiting_at = now
-        elif now - self._saw_one_waiting_at >= MAKE_ROOM_AFTER:
-            self._saw_one_waiting_at = None
-            conn = self.keepalived_conns.popleft()
-            try:
-                self.poller.unregister(conn.sock)
-            except (OSError, KeyError, ValueError):
-                pass
-            self.nr_conns -= 1
-            conn.close()
+            return False
+        if now - self._saw_one_waiting_at < MAKE_ROOM_AFTER:
+            return False
+        self._saw_one_waiting_at = None
+        return True
 
     def _a_connection_is_waiting(self) -> bool:
         try:
