@@ -24,7 +24,7 @@ from openpyxl.styles import Font
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import aliased
 
-from conference.core.db import db, utcnow
+from conference.core.db import db
 from conference.core.errors import NotFound
 from conference.core.i18n import current_language
 from conference.core.money import format_dkk
@@ -105,10 +105,6 @@ def quick_periods(today: date) -> dict[str, Period]:
 
 def default_period(today: date) -> Period:
     return quick_periods(today)["this_month"]
-
-
-def today_in_copenhagen() -> date:
-    return copenhagen_date(utcnow())
 
 
 class StatusFilter:
@@ -342,7 +338,7 @@ def list_documents(
 ) -> DocumentPage:
     """Invoices and credit notes issued in ``period`` with the given status, newest
     first, one page of them; the totals (credit notes negative) cover every match."""
-    figures = _figures(today or today_in_copenhagen())
+    figures = _figures(today or copenhagen_date())
     conditions = [_in_period(period)]
     statuses = _FILTERED_STATUSES.get(status)
     if statuses:
@@ -356,7 +352,7 @@ def overdue_invoices(
 ) -> DocumentPage:
     """Every invoice past its due date and not settled, whenever it was issued;
     the longest overdue first."""
-    figures = _figures(today or today_in_copenhagen())
+    figures = _figures(today or copenhagen_date())
     conditions = [figures.status == DocumentStatus.OVERDUE]
     ordering = (Invoice.due_on, Invoice.id)
     return _paged(conditions, figures, ordering, page, per_page)
@@ -379,7 +375,7 @@ class AccountingOverview:
 
 def accounting_overview(today: date | None = None) -> AccountingOverview:
     """The figures of the accounting start page: what is owed, what is late, this month."""
-    today = today or today_in_copenhagen()
+    today = today or copenhagen_date()
     figures = _figures(today)
     open_documents = (
         select(
@@ -528,7 +524,7 @@ def mark_paid(invoice: Invoice, *, paid_on: date, amount_ore: int, actor: str) -
 def ledger(period: Period) -> list[DocumentRow]:
     """Every invoice and credit note issued in ``period``, in the order they were
     issued; amounts signed (credit notes negative)."""
-    figures = _figures(today_in_copenhagen())
+    figures = _figures(copenhagen_date())
     statement = (
         _row_statement(figures).where(_in_period(period)).order_by(Invoice.issued_on, Invoice.id)
     )

@@ -736,7 +736,7 @@ def record_payment(
         raise InvalidPayment(_("A credit note is not paid."))
     if amount_ore <= 0:
         raise InvalidPayment(_("The amount must be more than 0."))
-    if paid_on > copenhagen_date(now or utcnow()):
+    if paid_on > copenhagen_date(now):
         raise InvalidPayment(_("The payment date cannot be in the future."))
     payment = InvoicePayment(
         invoice=invoice,
@@ -787,7 +787,7 @@ def document_status(invoice: Invoice, today: date | None = None) -> str:
         return DocumentStatus.CREDITED
     if paid_total(invoice) + credited >= invoice.total_ore:
         return DocumentStatus.PAID
-    today = today or copenhagen_date(utcnow())
+    today = today or copenhagen_date()
     if invoice.due_on is not None and invoice.due_on < today:
         return DocumentStatus.OVERDUE
     return DocumentStatus.UNPAID

@@ -26,6 +26,7 @@ from conference.auth.services import roles_required
 from conference.core.db import db
 from conference.core.i18n import current_language
 from conference.core.money import format_dkk
+from conference.events.services import copenhagen_date
 from conference.invoicing import accounting, services
 from conference.invoicing.accounting import Period, StatusFilter
 from conference.invoicing.forms import DocumentFilterForm, MarkPaidForm, PeriodForm
@@ -80,7 +81,7 @@ def _quick_links(today: date, endpoint: str, current: Period, **extra) -> list[d
 @bp.get("/")
 @roles_required(*VIEWERS)
 def index():
-    today = accounting.today_in_copenhagen()
+    today = copenhagen_date()
     form = PeriodForm(request.args)
     period = _period(form, today)
     return render_template(
@@ -96,7 +97,7 @@ def index():
 @bp.get("/documents")
 @roles_required(*VIEWERS)
 def documents():
-    today = accounting.today_in_copenhagen()
+    today = copenhagen_date()
     form = DocumentFilterForm(request.args)
     period = _period(form, today)
     status = form.status.data if form.status.data in accounting.STATUS_FILTERS else StatusFilter.ALL
@@ -145,7 +146,7 @@ def _amount_text(ore: int) -> str:
 def document(document_id: int):
     detail = accounting.document_detail(document_id)
     form = MarkPaidForm(
-        paid_on=accounting.today_in_copenhagen(),
+        paid_on=copenhagen_date(),
         amount=_amount_text(detail.amount_due_ore) if detail.amount_due_ore else "",
     )
     return _render_document(document_id, form)
@@ -215,7 +216,7 @@ def document_ubl(document_id: int):
 @bp.get("/overdue")
 @roles_required(*VIEWERS)
 def overdue():
-    today = accounting.today_in_copenhagen()
+    today = copenhagen_date()
     result = accounting.overdue_invoices(page=request.args.get("page", 1, type=int), today=today)
     return render_template("invoicing/overdue.html", result=result, today=today)
 
@@ -223,7 +224,7 @@ def overdue():
 @bp.get("/vat")
 @roles_required(*VIEWERS)
 def vat():
-    today = accounting.today_in_copenhagen()
+    today = copenhagen_date()
     form = PeriodForm(request.args)
     period = _period(form, today)
     return render_template(
@@ -237,7 +238,7 @@ def vat():
 
 
 def _export_period() -> Period:
-    return _period(PeriodForm(request.args), accounting.today_in_copenhagen())
+    return _period(PeriodForm(request.args), copenhagen_date())
 
 
 @bp.get("/ledger.csv")

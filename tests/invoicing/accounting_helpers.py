@@ -34,7 +34,7 @@ def days_ago(days: int) -> datetime:
     midnight to one or two in the morning, when the periods the tests ask for
     (counted from Copenhagen's today) would otherwise miss them by a day.
     """
-    day = copenhagen_date(utcnow()) - timedelta(days=days)
+    day = copenhagen_date() - timedelta(days=days)
     return datetime.combine(day, time(11, 0))
 
 
@@ -64,7 +64,7 @@ def credit(invoice: Invoice, quantity: int, *, now: datetime | None = None) -> I
 def pay(invoice: Invoice, amount_ore: int | None = None, paid_on: date | None = None) -> None:
     record_payment(
         invoice,
-        paid_on=paid_on or copenhagen_date(utcnow()),
+        paid_on=paid_on or copenhagen_date(),
         amount_ore=invoice.total_ore if amount_ore is None else amount_ore,
         method="bank",
         actor="test",
@@ -110,7 +110,7 @@ class Documents:
 
     @property
     def today(self) -> date:
-        return copenhagen_date(utcnow())
+        return copenhagen_date()
 
     @property
     def old_period(self) -> Period:

@@ -232,7 +232,7 @@ def stand_documents(booking, stand_invoice):
 
 
 def _today_args() -> dict:
-    today = copenhagen_date(utcnow()).isoformat()
+    today = copenhagen_date().isoformat()
     return {"start": today, "end": today}
 
 
@@ -286,7 +286,7 @@ def test_ledger_vat_totals_and_zip_contain_stand_documents(accountant, stand_doc
     numbers = [row[0] for row in workbook.active.iter_rows(min_row=2, values_only=True)]
     assert invoice.number in numbers and note.number in numbers
 
-    today = copenhagen_date(utcnow())
+    today = copenhagen_date()
     report = vat_totals(Period(today, today))
     assert (report.invoice_count, report.credit_note_count) == (1, 1)
     assert report.totals.sales_vat_ore == report.totals.credited_vat_ore == 543_763
