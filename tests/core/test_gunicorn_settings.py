@@ -7,7 +7,6 @@ import http.client
 import multiprocessing
 import os
 import runpy
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+
+from tests.mail.conftest import free_port
 
 CONFIG = Path(__file__).resolve().parents[2] / "gunicorn.conf.py"
 
@@ -74,16 +75,10 @@ def test_threaded_workers_by_default(monkeypatch):
 # --- connections spread over the workers -------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
 def two_workers(tmp_path):
     """gunicorn with gunicorn.conf.py, two workers holding two connections each."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "GUNICORN_BIND": f"127.0.0.1:{port}",
