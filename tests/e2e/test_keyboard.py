@@ -107,8 +107,10 @@ def test_two_colleagues_register_with_the_keyboard_alone(live_server, page, edit
 
     # The error summary has focus and is announced; nothing was registered.
     page.wait_for_selector("#error-summary")
+    # A function, not an expression: Playwright evals an expression again on every
+    # poll, which the page's CSP (no 'unsafe-eval') refuses once focus is late.
     page.wait_for_function(
-        "document.activeElement && document.activeElement.id === 'error-summary'"
+        "() => document.activeElement && document.activeElement.id === 'error-summary'"
     )
     assert page.get_attribute("#error-summary", "role") == "alert"
     assert db.session.scalar(select(Order)) is None
@@ -124,7 +126,7 @@ def test_two_colleagues_register_with_the_keyboard_alone(live_server, page, edit
     for index, target in enumerate(targets):
         _tab_to(page, lambda f, target=target: f["href"] == f"#{target}", backwards=index > 0)
         page.keyboard.press("Enter")
-        page.wait_for_function(f"document.activeElement.id === {target!r}")
+        page.wait_for_function(f"() => document.activeElement.id === {target!r}")
         assert _focused(page)["visible"]
         page.keyboard.press("Control+A")
         page.keyboard.type(answers[target])
