@@ -73,6 +73,24 @@ def test_event_page_shows_both_prices_in_danish_and_switches_to_english(client, 
     assert 'lang="en"' in client.get(_register_url(edition)).get_data(as_text=True)
 
 
+def test_every_public_page_of_an_edition_ends_with_its_questions_address(client, edition):
+    edition.questions_email = "spoergsmaal@kl.dk"
+    db.session.commit()
+    link = '<a href="mailto:spoergsmaal@kl.dk">spoergsmaal@kl.dk</a>'
+    for path in (f"/e/{edition.slug}", _register_url(edition), f"/e/{edition.slug}/privacy"):
+        footer = client.get(path).get_data(as_text=True).partition('class="site-footer"')[2]
+        assert f"Spørgsmål kan sendes til {link}." in footer, path
+    english = client.get(f"/e/{edition.slug}?lang=en").get_data(as_text=True)
+    assert f"Questions: write to {link}." in english.partition('class="site-footer"')[2]
+
+    # A page of no edition (an unknown one) says where to find the organiser instead.
+    missing = client.get("/e/no-such-event?lang=da")
+    assert missing.status_code == 404
+    footer = missing.get_data(as_text=True).partition("site-footer")[2]
+    assert "mailto:" not in footer
+    assert "Skriv til arrangøren" in footer
+
+
 def test_event_page_lets_the_booker_choose_the_number_of_participants(client, edition):
     page = client.get(f"/e/{edition.slug}").get_data(as_text=True)
     assert f'action="/e/{edition.slug}/register"' in page
