@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from conference.core.db import db, utcnow
 from conference.events.models import AccessCode, Edition, Quota, TicketType
+from conference.events.services import copenhagen_date
 
 COPENHAGEN = ZoneInfo("Europe/Copenhagen")
 
@@ -577,7 +578,8 @@ def _demo_booking_time(edition: Edition, ago: timedelta) -> datetime:
 @with_appcontext
 def load_demo(year: int | None, capacity: int) -> None:
     """Create the demo edition unless it exists."""
-    today = date.today()
+    # The organiser's calendar day, not the server's (UTC) one.
+    today = copenhagen_date()
     year = year or (today.year + 1 if today >= _first_monday_of_april(today.year) else today.year)
     slug = f"digitaliseringstraef-{year}"
     if db.session.scalar(select(Edition).where(Edition.slug == slug)) is not None:
