@@ -133,6 +133,17 @@ def test_one_failed_run_fails_the_repeat_summary():
     assert len(report["per_run"]) == 3
 
 
+def test_the_repeat_summary_gives_the_median_p99_in_ping_writes():
+    figures = {key: 1 for key in rush.SUMMARY_FIELDS}
+    runs = [
+        {**figures, "ok": True, "failures": [], "p99_in_pingwrites": value}
+        for value in (310.0, 250.5, 420.0)
+    ]
+    report = rush.summary(runs)
+    assert report["p99_in_pingwrites_median"] == 310.0
+    assert [run["p99_in_pingwrites"] for run in report["per_run"]] == [310.0, 250.5, 420.0]
+
+
 @postgres_only
 def test_the_database_read_finds_a_placed_order_and_flags_its_deleted_ticket(
     app, edition, database_url
