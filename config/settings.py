@@ -28,6 +28,11 @@ def _env_float(name: str, default: float) -> float:
     return float(value) if value not in (None, "") else default
 
 
+def _env_list(name: str) -> list[str]:
+    """A comma-separated variable as a list, without blanks."""
+    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+
+
 def _env_bool(name: str, default: bool) -> bool:
     value = os.environ.get(name)
     if value in (None, ""):
@@ -40,6 +45,9 @@ class Config:
 
     ENV_NAME = "base"
     SECRET_KEY: str | None = None
+    # Keys being retired, oldest first: sessions, ticket QR codes and sealed
+    # second-factor keys made with them are still accepted (README, Production).
+    SECRET_KEY_FALLBACKS: list[str] = []
     SQLALCHEMY_DATABASE_URI: str | None = None
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}
     # A new visitor's registration form may show the free places as read by this
@@ -194,6 +202,7 @@ def config_for(name: str | None = None) -> Config:
     # process that sets variables before create_app() gets what it set.
     if name == "production":
         config.SECRET_KEY = os.environ.get("SECRET_KEY")
+        config.SECRET_KEY_FALLBACKS = _env_list("SECRET_KEY_FALLBACKS")
         config.SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL")
     config.validate()
     return config

@@ -32,7 +32,8 @@ class StaffUser(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
     #: The TOTP secret (base32) once the second factor is on; None when it is off.
-    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    # Sealed with the app's key (conference/core/security.py: seal), never plain.
+    totp_secret: Mapped[str | None] = mapped_column(String(255))
     totp_enabled_at: Mapped[datetime | None] = mapped_column(DateTime)
     #: The time step of the last code accepted, so a code cannot be used twice.
     totp_last_counter: Mapped[int | None] = mapped_column(Integer)
@@ -47,7 +48,10 @@ class StaffUser(UserMixin, db.Model):
         """What a login session remembers the user by: the id and a fingerprint of the
         password hash and second factor, so a new password (or a second factor turned
         off or reset) ends every session opened before it."""
-        material = f"{self.password_hash}|{self.totp_secret or ''}".encode()
+        # When the second factor was turned on, not its sealed key: sealing the same
+        # key again under a new SECRET_KEY must not end the user's sessions.
+        enabled = self.totp_enabled_at.isoformat() if self.totp_enabled_at else ""
+        material = f"{self.password_hash}|{enabled}".encode()
         return f"{self.id}.{hashlib.sha256(material).hexdigest()[:16]}"
 
     def get_id(self) -> str:  # Flask-Login stores this in the session

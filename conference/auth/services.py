@@ -9,6 +9,7 @@ password, hash or secret ever goes into the audit log.
 from __future__ import annotations
 
 import hmac
+import logging
 import secrets
 from datetime import UTC, datetime
 from functools import cache, wraps
@@ -33,8 +34,17 @@ from conference.auth.models import (
 )
 from conference.core.db import db, utcnow
 from conference.core.errors import DomainError, NotFound
-from conference.core.security import hash_token
+from conference.core.security import (
+    SealBroken,
+    hash_token,
+    reseal,
+    seal,
+    sealed_with_current_key,
+    unseal,
+)
 from conference.core.services import audit_change, record_audit
+
+logger = logging.getLogger(__name__)
 
 MIN_PASSWORD_LENGTH = 10
 #: The issuer shown next to the account in the authenticator app.
@@ -308,6 +318,19 @@ def _matching_totp_step(secret: str, code: str, at: datetime | None = None) -> i
     return None
 
 
+def _totp_key(user: StaffUser) -> str | None:
+    """The user's TOTP key, unsealed; None when they have none or no app key opens it."""
+    if user.totp_secret is None:
+        return None
+    try:
+        return unseal(user.totp_secret)
+    except SealBroken:
+        # SECRET_KEY changed without the old one in SECRET_KEY_FALLBACKS: only a
+        # recovery code, or a reset by an administrator, lets this user in now.
+        logger.error("the second-factor key of %s opens with none of the app's keys", user.actor)
+        return None
+
+
 def _use_totp_code(user: StaffUser, code: str | None) -> bool:
     """Accept a current TOTP code once: a code (or an older one) already used is refused.
 
@@ -315,9 +338,10 @@ def _use_totp_code(user: StaffUser, code: str | None) -> bool:
     requests racing with the same code cannot both succeed.
     """
     normalised = _normalised_totp_code(code)
-    if normalised is None or user.totp_secret is None:
+    key = _totp_key(user) if normalised is not None else None
+    if key is None:
         return False
-    step = _matching_totp_step(user.totp_secret, normalised)
+    step = _matching_totp_step(key, normalised)
     if step is None:
         return False
     moved = db.session.execute(
@@ -332,6 +356,10 @@ def _use_totp_code(user: StaffUser, code: str | None) -> bool:
     if moved.rowcount != 1:
         return False
     user.totp_last_counter = step
+    if not sealed_with_current_key(user.totp_secret):
+        # Sealed with a key now in SECRET_KEY_FALLBACKS: seal it with the new one,
+        # so the old key can be dropped once every such user has logged in.
+        user.totp_secret = reseal(user.totp_secret)
     return True
 
 
@@ -399,7 +427,7 @@ def enable_second_factor(user: StaffUser, secret: str, code: str | None) -> list
             field="code",
         )
     before = staff_state(user)
-    user.totp_secret = secret
+    user.totp_secret = seal(secret)
     user.totp_enabled_at = utcnow()
     # The confirming code counts as used: it cannot log anyone in afterwards.
     user.totp_last_counter = step

@@ -1,12 +1,16 @@
-"""Tokens for manage links, security headers, CSRF and rate limits."""
+"""Tokens for manage links, secrets kept at rest, security headers, CSRF and rate limits."""
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import hmac
 import secrets
 
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import Flask, abort, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
@@ -32,8 +36,17 @@ def new_ticket_code() -> str:
     return secrets.token_urlsafe(16)
 
 
+def app_keys() -> list[str]:
+    """The app's keys, oldest first: ``SECRET_KEY_FALLBACKS`` (Flask's own setting for
+    a key being retired), then ``SECRET_KEY``, which alone signs and seals anything new."""
+    config = current_app.config
+    return [*config.get("SECRET_KEY_FALLBACKS", []), config["SECRET_KEY"]]
+
+
 def _ticket_serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="ticket-qr")
+    # itsdangerous signs with the last key and accepts every one: a QR code printed
+    # before SECRET_KEY was changed still opens the door while the old key is a fallback.
+    return URLSafeSerializer(app_keys(), salt="ticket-qr")
 
 
 def sign_ticket_code(code: str) -> str:
@@ -48,6 +61,60 @@ def unsign_ticket_code(payload: str) -> str | None:
     except BadSignature:
         return None
     return code if isinstance(code, str) else None
+
+
+# --- secrets kept at rest -------------------------------------------------------------
+#
+# A staff user's TOTP key must be read back to check a code, so it cannot be hashed
+# like a password. It is sealed (Fernet: AES-128-CBC and an HMAC) with a key derived
+# from the app's key, so a copy of the database alone does not give anyone the
+# second factors.
+
+
+class SealBroken(Exception):
+    """A sealed value that none of the app's keys opens (or that was altered)."""
+
+
+def _sealer(app_key: str) -> Fernet:
+    derived = HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"conference sealed secrets"
+    ).derive(app_key.encode("utf-8"))
+    return Fernet(base64.urlsafe_b64encode(derived))
+
+
+def _sealers() -> MultiFernet:
+    # MultiFernet seals with the first and opens with any: the current key first.
+    return MultiFernet([_sealer(key) for key in reversed(app_keys())])
+
+
+def seal(secret: str) -> str:
+    """``secret`` sealed with the current ``SECRET_KEY``, as text for a column."""
+    return _sealers().encrypt(secret.encode("utf-8")).decode("ascii")
+
+
+def unseal(sealed: str) -> str:
+    """What ``seal`` sealed, under the current key or a fallback; SealBroken otherwise."""
+    try:
+        return _sealers().decrypt(sealed.encode("ascii")).decode("utf-8")
+    except (InvalidToken, UnicodeError) as error:
+        raise SealBroken from error
+
+
+def sealed_with_current_key(sealed: str) -> bool:
+    """Whether the current ``SECRET_KEY`` (not a fallback) opens ``sealed``."""
+    try:
+        _sealer(current_app.config["SECRET_KEY"]).decrypt(sealed.encode("ascii"))
+    except (InvalidToken, UnicodeError):
+        return False
+    return True
+
+
+def reseal(sealed: str) -> str:
+    """``sealed`` sealed again with the current key (after ``SECRET_KEY`` changed)."""
+    try:
+        return _sealers().rotate(sealed.encode("ascii")).decode("ascii")
+    except (InvalidToken, UnicodeError) as error:
+        raise SealBroken from error
 
 
 def tokens_equal(a: str, b: str) -> bool:

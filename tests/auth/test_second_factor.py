@@ -15,6 +15,7 @@ from sqlalchemy import select
 from conference.auth.models import RecoveryCode, StaffUser
 from conference.core.db import db
 from conference.core.models import AuditEvent
+from conference.core.security import unseal
 from tests.auth.helpers import PASSWORD, enable_totp, log_in, make_named_staff, next_code
 from tests.conftest import rate_limited_app
 
@@ -64,7 +65,9 @@ def test_enrolment_shows_a_qr_code_and_the_secret_and_gives_ten_hashed_recovery_
     assert len(codes) == 10 and len(set(codes)) == 10
     assert response.headers["Cache-Control"] == "no-store"
     db.session.refresh(anna)
-    assert anna.has_second_factor and anna.totp_secret == totp.secret
+    assert anna.has_second_factor
+    # The key is kept sealed: the database alone does not give the second factor away.
+    assert totp.secret not in anna.totp_secret and unseal(anna.totp_secret) == totp.secret
     stored = db.session.scalars(select(RecoveryCode.code_hash)).all()
     assert len(stored) == 10 and not set(codes) & set(stored)
     assert "staff.second_factor_enabled" in _actions(anna.id)

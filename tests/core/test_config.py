@@ -13,7 +13,7 @@ RANDOM_SECRET = "Vq3m8Zt0b-KpX2wJr9LcYh7Ud5NfAe1Gs4Tx6Ri0OkMnBvQzWyPjHlEaSdFgCuI
 
 @pytest.fixture
 def clean_env(monkeypatch):
-    for name in ("SECRET_KEY", "DATABASE_URL", "FLASK_DEBUG"):
+    for name in ("SECRET_KEY", "SECRET_KEY_FALLBACKS", "DATABASE_URL", "FLASK_DEBUG"):
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 
@@ -91,6 +91,26 @@ def test_production_app_uses_psycopg_and_secure_cookies(clean_env):
     assert app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql+psycopg://")
     assert app.config["SESSION_COOKIE_SECURE"] is True
     assert app.config["SESSION_COOKIE_HTTPONLY"] is True
+
+
+def test_production_keeps_accepting_what_a_retired_secret_key_signed(clean_env):
+    from conference.core.security import sign_ticket_code, unsign_ticket_code
+
+    clean_env.setenv("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
+    clean_env.setenv("SECRET_KEY", RANDOM_SECRET)
+    with create_app("production").test_request_context():
+        printed = sign_ticket_code("ticket-7")
+
+    clean_env.setenv("SECRET_KEY", RANDOM_SECRET[::-1])
+    clean_env.setenv("SECRET_KEY_FALLBACKS", f" {RANDOM_SECRET} , ")
+    rotated = create_app("production")
+    assert rotated.config["SECRET_KEY_FALLBACKS"] == [RANDOM_SECRET]
+    with rotated.test_request_context():
+        assert unsign_ticket_code(printed) == "ticket-7"
+
+    clean_env.delenv("SECRET_KEY_FALLBACKS")
+    with create_app("production").test_request_context():
+        assert unsign_ticket_code(printed) is None
 
 
 def test_unknown_environment_is_refused(clean_env):
