@@ -101,15 +101,22 @@ def two_workers(tmp_path):
         stderr=subprocess.STDOUT,
     )
     try:
+        # Until both workers answer: while only the first one has booted, a full
+        # worker would rightly make room for a third connection (a busy machine
+        # once took long enough over the second one to fail the spread below).
         deadline = time.monotonic() + 20
-        while True:
+        answered: set[int] = set()
+        while len(answered) < 2:
             try:
-                _get(http.client.HTTPConnection("127.0.0.1", port, timeout=2)).close()
-                break
+                connection = _get(http.client.HTTPConnection("127.0.0.1", port, timeout=2))
+                answered.add(connection.last_pid)
+                connection.close()
             except OSError:
+                pass
+            if len(answered) < 2:
                 if time.monotonic() > deadline or server.poll() is not None:
-                    raise AssertionError((tmp_path / "gunicorn.log").read_text()) from None
-                time.sleep(0.1)
+                    raise AssertionError((tmp_path / "gunicorn.log").read_text())
+                time.sleep(0.05)
         yield port
     finally:
         server.terminate()
