@@ -31,8 +31,8 @@ class StaffUser(UserMixin, db.Model):
     is_active_user: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
-    #: The TOTP secret (base32) once the second factor is on; None when it is off.
-    # Sealed with the app's key (conference/core/security.py: seal), never plain.
+    #: The TOTP secret once the second factor is on, sealed with the app's key
+    #: (conference/core/security.py: seal), never plain; None when it is off.
     totp_secret: Mapped[str | None] = mapped_column(String(255))
     totp_enabled_at: Mapped[datetime | None] = mapped_column(DateTime)
     #: The time step of the last code accepted, so a code cannot be used twice.

@@ -37,7 +37,6 @@ from conference.core.errors import DomainError, NotFound
 from conference.core.security import (
     SealBroken,
     hash_token,
-    reseal,
     seal,
     sealed_with_current_key,
     unseal,
@@ -338,7 +337,9 @@ def _use_totp_code(user: StaffUser, code: str | None) -> bool:
     requests racing with the same code cannot both succeed.
     """
     normalised = _normalised_totp_code(code)
-    key = _totp_key(user) if normalised is not None else None
+    if normalised is None:
+        return False
+    key = _totp_key(user)
     if key is None:
         return False
     step = _matching_totp_step(key, normalised)
@@ -359,7 +360,7 @@ def _use_totp_code(user: StaffUser, code: str | None) -> bool:
     if not sealed_with_current_key(user.totp_secret):
         # Sealed with a key now in SECRET_KEY_FALLBACKS: seal it with the new one,
         # so the old key can be dropped once every such user has logged in.
-        user.totp_secret = reseal(user.totp_secret)
+        user.totp_secret = seal(key)
     return True
 
 

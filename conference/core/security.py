@@ -109,14 +109,6 @@ def sealed_with_current_key(sealed: str) -> bool:
     return True
 
 
-def reseal(sealed: str) -> str:
-    """``sealed`` sealed again with the current key (after ``SECRET_KEY`` changed)."""
-    try:
-        return _sealers().rotate(sealed.encode("ascii")).decode("ascii")
-    except (InvalidToken, UnicodeError) as error:
-        raise SealBroken from error
-
-
 def tokens_equal(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
 
