@@ -1,0 +1,159 @@
+"""On a phone (390 CSS pixels wide) no page is wider than the screen.
+
+A page wider than the screen makes the visitor pan sideways to read a price or
+find a button; an organiser checks the dashboard on a phone during the rush, an
+exhibitor picks a stand from the tram. The test loads the demo edition (orders,
+invoices, stands, exhibitors, e-mails), then walks every page it can reach by
+links: from the public pages, the booker's and the exhibitor's manage links and
+the back office, as an organiser. Tables may scroll inside their own frame; the
+page itself must not.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+import pytest
+from sqlalchemy import select
+
+from conference.core.db import db
+from conference.events.commands import load_demo
+from conference.events.models import Edition
+from tests.auth.helpers import PASSWORD, make_staff
+from tests.e2e.test_accessibility import AXE
+from tests.mail.helpers import outbox
+
+PHONE = {"width": 390, "height": 844}
+# Files, not pages; logging out would end the walk; a language switch is a page
+# already walked in the other language.
+NOT_PAGES = re.compile(
+    r"\.(csv|xlsx|pdf|zip|json|svg|png|jpe?g|eml)$|/(pdf|ubl|html|logo|background)$|/attachments/|/logout"
+)
+MAX_PAGES = 150
+# The elements that stick out of a too wide page, for the failure message.
+WIDEST = """() => {
+  const width = document.documentElement.clientWidth, found = [];
+  for (const el of document.querySelectorAll('body *')) {
+    const right = el.getBoundingClientRect().right;
+    const parent = el.parentElement.getBoundingClientRect().right;
+    if (right > width + 1 && parent <= width + 1) {
+      found.push(el.tagName.toLowerCase() + (el.className ? '.' + el.className : '')
+                 + ' ' + Math.round(right) + 'px');
+    }
+  }
+  return found.slice(0, 4);
+}"""
+
+
+# A frame that scrolls must be reachable by keyboard too (axe's rule on this).
+UNREACHABLE = """() => axe.run(document, {runOnly: ['scrollable-region-focusable']})
+  .then(r => r.violations.flatMap(v => v.nodes.map(n => n.target.join(' '))))"""
+
+
+def _shape(path: str, query: str) -> str:
+    """The kind of page a link opens: one order page stands for all of them."""
+    shape = re.sub(r"/[A-Z]?\d+(?=/|$)", "/N", path)  # an id, or a stand's code (A2)
+    shape = re.sub(r"/[A-Za-z0-9_-]{20,}", "/TOKEN", shape)
+    shape = re.sub(r"/DT[A-Z0-9]{6}", "/REF", shape)
+    keys = sorted({part.split("=")[0] for part in query.split("&") if part})
+    return shape + "?" + "&".join(keys)
+
+
+def _links_in(page, origin: str) -> list[str]:
+    hrefs = page.eval_on_selector_all(
+        "a[href]:not([download])",
+        # The floor plan's links are SVG <a>, whose .href is not a string.
+        "links => links.map(a => new URL(a.getAttribute('href'), document.baseURI).href)",
+    )
+    found = []
+    for href in hrefs:
+        parts = urlsplit(href)
+        if f"{parts.scheme}://{parts.netloc}" != origin or "lang=" in parts.query:
+            continue
+        if NOT_PAGES.search(parts.path):
+            continue
+        found.append(parts.path + ("?" + parts.query if parts.query else ""))
+    return found
+
+
+def _manage_links() -> list[str]:
+    """A booker's, an attendee's and an exhibitor's own link, from the demo's e-mails."""
+    db.session.rollback()
+    links = []
+    for kind, pattern in (
+        ("order_confirmation", r"/m/[A-Za-z0-9_-]+"),
+        ("ticket", r"/m/[A-Za-z0-9_-]+"),
+        ("stand_confirmation", r"/s/[A-Za-z0-9_-]+"),
+    ):
+        for message in outbox(kind)[:1]:
+            match = re.search(pattern, message.body_text)
+            if match:
+                links.append(match.group(0))
+    db.session.rollback()
+    return links
+
+
+@pytest.mark.parametrize("language", ["da", "en"])
+def test_no_page_is_wider_than_a_phone(app, browser, live_server, language):
+    result = app.test_cli_runner().invoke(load_demo, ["--year", "2031"])
+    assert result.exit_code == 0, result.output
+    slug = db.session.scalar(select(Edition.slug))
+    make_staff("anna@example.dk")
+    manage_links = _manage_links()
+    db.session.rollback()
+    assert len(manage_links) == 3, manage_links
+
+    context = browser.new_context(locale="da-DK", viewport=PHONE)
+    context.add_init_script(path=str(AXE))
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    try:
+        page.goto(f"{live_server}/staff/login?lang={language}")
+        page.fill("input[name=email]", "anna@example.dk")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("form button[type=submit] >> nth=-1")
+        page.wait_for_url(re.compile(r"/staff/(?!login)"))
+
+        start = [
+            "/",
+            f"/e/{slug}",
+            f"/e/{slug}/register",
+            f"/e/{slug}/register?n=3",
+            f"/e/{slug}/exhibition",
+            *manage_links,
+            "/staff/",
+            f"/staff/e/{slug}",
+        ]
+        queue, seen_shapes, walked, too_wide, unreachable = list(start), {}, [], [], []
+        while queue and len(walked) < MAX_PAGES:
+            path = queue.pop(0)
+            parts = urlsplit(path)
+            shape = _shape(parts.path, parts.query)
+            if seen_shapes.get(shape, 0) >= 2 or path in walked:
+                continue
+            seen_shapes[shape] = seen_shapes.get(shape, 0) + 1
+            response = page.goto(live_server + path)
+            walked.append(path)
+            if (
+                response is None
+                or not response.ok
+                or "text/html" not in (response.headers.get("content-type", ""))
+            ):
+                continue
+            assert page.get_attribute("html", "lang") == language, path
+            page_width, screen = page.evaluate(
+                "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+            )
+            if page_width > screen:
+                too_wide.append(f"{path}: {page_width}px {page.evaluate(WIDEST)}")
+            unreachable += [f"{path}: {target}" for target in page.evaluate(UNREACHABLE)]
+            queue.extend(_links_in(page, live_server))
+    finally:
+        context.close()
+
+    # The walk reached the corners it is meant to check, not just the front page.
+    for expected in ("/staff/e/", "/orders/", "/staff/accounting/", "/m/", "/s/", "/exhibitors"):
+        assert any(expected in path for path in walked), (expected, walked)
+    assert not too_wide, "pages wider than a phone's screen:\n" + "\n".join(too_wide)
+    assert not unreachable, "frames that scroll but not by keyboard:\n" + "\n".join(unreachable)
