@@ -5,8 +5,9 @@ find a button; an organiser checks the dashboard on a phone during the rush, an
 exhibitor picks a stand from the tram. The test loads the demo edition (orders,
 invoices, stands, exhibitors, e-mails), then walks every page it can reach by
 links: from the public pages, the booker's and the exhibitor's manage links and
-the back office, as an organiser. Tables may scroll inside their own frame; the
-page itself must not.
+the back office, as an organiser. Tables may scroll inside their own frame (one
+a keyboard can scroll too); the page itself must not, and no amount in a price
+list may break over two lines.
 """
 
 from __future__ import annotations
@@ -46,6 +47,12 @@ WIDEST = """() => {
 }"""
 
 
+# An amount in a price list broken over two lines ("50.125,00 kr" and ".").
+BROKEN_AMOUNTS = """() => [...document.querySelectorAll('.price-list dd')].filter(dd => {
+  const text = document.createRange();
+  text.selectNodeContents(dd);
+  return text.getClientRects().length > 1;  // a box per line of text
+}).map(dd => dd.textContent.trim())"""
 # A frame that scrolls must be reachable by keyboard too (axe's rule on this).
 UNREACHABLE = """() => axe.run(document, {runOnly: ['scrollable-region-focusable']})
   .then(r => r.violations.flatMap(v => v.nodes.map(n => n.target.join(' '))))"""
@@ -147,6 +154,7 @@ def test_no_page_is_wider_than_a_phone(app, browser, live_server, language):
             )
             if page_width > screen:
                 too_wide.append(f"{path}: {page_width}px {page.evaluate(WIDEST)}")
+            too_wide += [f"{path}: amount broken: {a}" for a in page.evaluate(BROKEN_AMOUNTS)]
             unreachable += [f"{path}: {target}" for target in page.evaluate(UNREACHABLE)]
             queue.extend(_links_in(page, live_server))
     finally:
@@ -155,5 +163,5 @@ def test_no_page_is_wider_than_a_phone(app, browser, live_server, language):
     # The walk reached the corners it is meant to check, not just the front page.
     for expected in ("/staff/e/", "/orders/", "/staff/accounting/", "/m/", "/s/", "/exhibitors"):
         assert any(expected in path for path in walked), (expected, walked)
-    assert not too_wide, "pages wider than a phone's screen:\n" + "\n".join(too_wide)
+    assert not too_wide, "pages that do not fit a phone's screen:\n" + "\n".join(too_wide)
     assert not unreachable, "frames that scroll but not by keyboard:\n" + "\n".join(unreachable)
