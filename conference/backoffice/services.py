@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-from babel.dates import format_date as babel_format_date
+from babel.dates import format_skeleton
 from babel.numbers import format_decimal
 from flask_babel import gettext as _
 from flask_babel import ngettext, to_user_timezone
@@ -248,7 +248,12 @@ def edition_revenue(edition: Edition) -> Revenue:
 
 @dataclass(frozen=True)
 class ChartBar:
-    """One bar of a chart, with its place on the drawing (SVG user units)."""
+    """One bar of a chart and its place on the drawing.
+
+    Across in per cent of the chart's width, down in CSS pixels: the chart takes
+    the width it is given (a phone's or a wide screen's) while its text keeps
+    its size, which a drawing scaled as a whole (a viewBox) would not.
+    """
 
     label: str
     value: int
@@ -256,6 +261,25 @@ class ChartBar:
     y: float
     width: float
     height: float
+    #: Whether the bar's label is written under it (a column chart labels some days).
+    labelled: bool = True
+    #: A label a narrow screen leaves out, so the ones it shows do not overlap.
+    minor: bool = False
+
+    @property
+    def label_anchor(self) -> str:
+        """Where the label hangs from its x: near an edge it keeps inside the chart."""
+        middle = self.x + self.width / 2
+        return "start" if middle < 6 else "end" if middle > 94 else "middle"
+
+    @property
+    def label_x(self) -> float:
+        anchor = self.label_anchor
+        if anchor == "start":
+            return self.x
+        if anchor == "end":
+            return round(self.x + self.width, 2)
+        return round(self.x + self.width / 2, 2)
 
 
 @dataclass(frozen=True)
@@ -263,7 +287,7 @@ class Chart:
     """A bar chart drawn by the template as inline SVG; ``bars`` carry the numbers too."""
 
     bars: list[ChartBar]
-    width: int
+    #: The drawing's height in CSS pixels (its width is the page's).
     height: int
     max_value: int
     #: Values of the horizontal guide lines, with their height on the drawing.
@@ -284,19 +308,22 @@ def _nice_ceiling(value: int) -> int:
         step *= 10
 
 
-CHART_WIDTH = 720
-CHART_HEIGHT = 240
-CHART_LEFT = 44
-CHART_BOTTOM = 28
-CHART_TOP = 10
+CHART_HEIGHT = 220
+# Room above the top guide line for its value, and below the bars for the days.
+CHART_TOP = 18
+CHART_BOTTOM = 26
+# About a dozen day labels fit a wide screen, five a phone (some of the same).
+DAY_LABELS = 12
+DAY_LABELS_NARROW = 5
 
 
 def column_chart(points: list[tuple[str, int]]) -> Chart:
     """Vertical bars, one a point (e.g. a day), scaled to the largest value."""
     top = _nice_ceiling(max([value for _label, value in points] + [1]))
-    plot_width = CHART_WIDTH - CHART_LEFT - 8
     plot_height = CHART_HEIGHT - CHART_BOTTOM - CHART_TOP
-    slot = plot_width / max(len(points), 1)
+    slot = 100 / max(len(points), 1)
+    every = max(len(points) - 1, 0) // DAY_LABELS + 1
+    every_narrow = every * -(-len(points) // (DAY_LABELS_NARROW * every))
     bars = []
     for index, (label, value) in enumerate(points):
         height = plot_height * value / top
@@ -304,10 +331,12 @@ def column_chart(points: list[tuple[str, int]]) -> Chart:
             ChartBar(
                 label=label,
                 value=value,
-                x=round(CHART_LEFT + index * slot + slot * 0.1, 2),
+                x=round(index * slot + slot * 0.1, 2),
                 y=round(CHART_TOP + plot_height - height, 2),
-                width=round(max(slot * 0.8, 1), 2),
+                width=round(slot * 0.8, 2),
                 height=round(height, 2),
+                labelled=index % every == 0,
+                minor=index % max(every_narrow, 1) != 0,
             )
         )
     # Guide lines at whole numbers: top is 1, 2 or 5 times a power of ten.
@@ -316,35 +345,33 @@ def column_chart(points: list[tuple[str, int]]) -> Chart:
         (top * part // parts, round(CHART_TOP + plot_height - plot_height * part / parts, 2))
         for part in range(parts + 1)
     ]
-    return Chart(bars=bars, width=CHART_WIDTH, height=CHART_HEIGHT, max_value=top, ticks=ticks)
+    return Chart(bars=bars, height=CHART_HEIGHT, max_value=top, ticks=ticks)
 
 
-ROW_HEIGHT = 26
-LABEL_WIDTH = 260
+# A row: the organisation's name, then its bar under it (a name beside its bar
+# leaves a phone no room for the bar).
+ROW_HEIGHT = 42
+ROW_BAR_TOP = 19
+ROW_BAR_HEIGHT = 14
+# The longest bar leaves room after it for its number.
+ROW_BAR_MAX = 88
 
 
 def row_chart(points: list[tuple[str, int]]) -> Chart:
-    """Horizontal bars with their labels on the left, the largest first as given."""
+    """Horizontal bars, each under its label, the largest first as given."""
     top = max([value for _label, value in points] + [1])
-    plot_width = CHART_WIDTH - LABEL_WIDTH - 60
     bars = [
         ChartBar(
             label=label,
             value=value,
-            x=LABEL_WIDTH,
-            y=index * ROW_HEIGHT + 4,
-            width=round(max(plot_width * value / top, 1), 2),
-            height=ROW_HEIGHT - 8,
+            x=0,
+            y=index * ROW_HEIGHT + ROW_BAR_TOP,
+            width=round(max(ROW_BAR_MAX * value / top, 0.5), 2),
+            height=ROW_BAR_HEIGHT,
         )
         for index, (label, value) in enumerate(points)
     ]
-    return Chart(
-        bars=bars,
-        width=CHART_WIDTH,
-        height=max(len(points), 1) * ROW_HEIGHT,
-        max_value=top,
-        ticks=[],
-    )
+    return Chart(bars=bars, height=max(len(points), 1) * ROW_HEIGHT, max_value=top, ticks=[])
 
 
 def _confirmed_places_query(edition: Edition):
@@ -407,7 +434,8 @@ def dashboard_charts(edition: Edition, language: str) -> DashboardCharts:
     per_day = registrations_per_day(edition)
     organisations = top_organisations(edition)
     locale = babel_locale(language)
-    labels = [(babel_format_date(day, "d. MMM", locale=locale), n) for day, n in per_day]
+    # The locale's own short day ("1. nov." in Danish, "1 Nov" in British English).
+    labels = [(format_skeleton("dMMM", day, locale=locale), n) for day, n in per_day]
     return DashboardCharts(
         per_day=per_day,
         per_day_chart=column_chart(labels),

@@ -120,7 +120,7 @@ def test_stand_invoices_count_as_revenue(edition):
 
 
 def _svg(html: str, chart_id: str) -> str:
-    match = re.search(rf'<svg class="chart" id="{chart_id}".*?</svg>', html, re.S)
+    match = re.search(rf'<svg class="chart [a-z-]+" id="{chart_id}".*?</svg>', html, re.S)
     assert match, chart_id
     return match.group(0)
 
@@ -135,6 +135,16 @@ def test_charts_are_inline_svg_with_their_numbers(organiser, edition, sales):
         in per_day
     )
     assert "5 places confirmed in all, over 2 days; the most on one day: 5." in per_day
+    # Days as each language writes them short: "1 Dec" in English, "1. dec." in Danish.
+    days = re.findall(r'class="chart-axis chart-day[^"]*"[^>]*>([^<]+)</text>', per_day)
+    assert len(days) == 2 and all(re.fullmatch(r"\d{1,2} [A-Z][a-z]{2}", d) for d in days), days
+    danish = _svg(
+        organiser.get(f"/staff/e/{edition.slug}?lang=da").get_data(as_text=True), "chart-per-day"
+    )
+    days = re.findall(r'class="chart-axis chart-day[^"]*"[^>]*>([^<]+)</text>', danish)
+    assert len(days) == 2 and all(re.fullmatch(r"\d{1,2}\. [a-zæøå]{3,4}\.?", d) for d in days), (
+        days
+    )
     assert "<script" not in html and "http" not in per_day.replace("http://www.w3.org/2000/svg", "")
     organisations = _svg(html, "chart-organisations")
     values = re.findall(r"<title>([^<]+): (\d+)</title>", organisations)
@@ -178,6 +188,20 @@ def test_column_chart_scales_to_a_round_top():
     assert heights[2] == 0 and heights[1] == pytest.approx(heights[0] * 7 / 3, abs=0.05)
     assert [value for value, _y in chart.ticks] == [0, 2, 4, 6, 8, 10]
     assert [v for v, _y in column_chart([("a", 2)]).ticks] == [0, 1, 2]
+
+
+def test_column_chart_labels_about_a_dozen_days_and_a_phone_a_few_of_them():
+    month = column_chart([(f"{day}. dec.", day) for day in range(1, 32)])
+    labelled = [bar.label for bar in month.bars if bar.labelled]
+    narrow = [bar.label for bar in month.bars if bar.labelled and not bar.minor]
+    assert labelled[0] == "1. dec." and 8 <= len(labelled) <= 12
+    assert 3 <= len(narrow) <= 5 and set(narrow) <= set(labelled)
+    # The bars fill the width in order, and the edge labels keep inside it.
+    assert all(a.x + a.width < b.x for a, b in zip(month.bars, month.bars[1:], strict=False))
+    assert month.bars[0].label_anchor == "start" and month.bars[-1].label_anchor == "end"
+    assert month.bars[-1].x + month.bars[-1].width <= 100
+    five_days = column_chart([(str(day), day) for day in range(5)])
+    assert all(bar.labelled and not bar.minor for bar in five_days.bars)
 
 
 def test_empty_dashboard_has_no_chart_bars(organiser, edition):

@@ -6,8 +6,9 @@ exhibitor picks a stand from the tram. The test loads the demo edition (orders,
 invoices, stands, exhibitors, e-mails), then walks every page it can reach by
 links: from the public pages, the booker's and the exhibitor's manage links and
 the back office, as an organiser. Tables may scroll inside their own frame (one
-a keyboard can scroll too); the page itself must not, and no amount in a price
-list may break over two lines.
+a keyboard can scroll too); the page itself must not, no amount in a price
+list may break over two lines, and a chart's words stay readable (the
+dashboard's: not shrunk with the drawing, not on top of each other).
 """
 
 from __future__ import annotations
@@ -53,6 +54,30 @@ BROKEN_AMOUNTS = """() => [...document.querySelectorAll('.price-list dd')].filte
   text.selectNodeContents(dd);
   return text.getClientRects().length > 1;  // a box per line of text
 }).map(dd => dd.textContent.trim())"""
+# A chart's words too small to read (a drawing scaled down to the screen), outside
+# the chart, or on top of each other (the days under a column chart).
+UNREADABLE_CHART_TEXT = """() => {
+  const problems = [];
+  for (const svg of document.querySelectorAll('svg.chart')) {
+    const frame = svg.getBoundingClientRect();
+    const shown = [...svg.querySelectorAll('text')]
+      .filter(t => getComputedStyle(t).display !== 'none');
+    for (const t of shown) {
+      const box = t.getBoundingClientRect();
+      if (box.height < 11)
+        problems.push(`${svg.id} "${t.textContent}" ${box.height.toFixed(1)}px high`);
+      if (box.left < frame.left - 1 || box.right > frame.right + 1)
+        problems.push(`${svg.id} "${t.textContent}" outside the chart`);
+    }
+    const days = shown.filter(t => t.classList.contains('chart-day'))
+      .map(t => t.getBoundingClientRect());
+    for (let i = 1; i < days.length; i++) {
+      if (days[i].left < days[i - 1].right + 2)
+        problems.push(`${svg.id}: day labels ${i - 1} and ${i} overlap`);
+    }
+  }
+  return problems;
+}"""
 # A frame that scrolls must be reachable by keyboard too (axe's rule on this).
 UNREACHABLE = """() => axe.run(document, {runOnly: ['scrollable-region-focusable']})
   .then(r => r.violations.flatMap(v => v.nodes.map(n => n.target.join(' '))))"""
@@ -133,6 +158,7 @@ def test_no_page_is_wider_than_a_phone(app, browser, live_server, language):
             f"/staff/e/{slug}",
         ]
         queue, seen_shapes, walked, too_wide, unreachable = list(start), {}, [], [], []
+        charts = 0
         while queue and len(walked) < MAX_PAGES:
             path = queue.pop(0)
             parts = urlsplit(path)
@@ -155,6 +181,8 @@ def test_no_page_is_wider_than_a_phone(app, browser, live_server, language):
             if page_width > screen:
                 too_wide.append(f"{path}: {page_width}px {page.evaluate(WIDEST)}")
             too_wide += [f"{path}: amount broken: {a}" for a in page.evaluate(BROKEN_AMOUNTS)]
+            too_wide += [f"{path}: chart: {p}" for p in page.evaluate(UNREADABLE_CHART_TEXT)]
+            charts += page.locator("svg.chart").count()
             unreachable += [f"{path}: {target}" for target in page.evaluate(UNREACHABLE)]
             queue.extend(_links_in(page, live_server))
     finally:
@@ -163,5 +191,6 @@ def test_no_page_is_wider_than_a_phone(app, browser, live_server, language):
     # The walk reached the corners it is meant to check, not just the front page.
     for expected in ("/staff/e/", "/orders/", "/staff/accounting/", "/m/", "/s/", "/exhibitors"):
         assert any(expected in path for path in walked), (expected, walked)
+    assert charts >= 2, "the walk saw no dashboard chart"
     assert not too_wide, "pages that do not fit a phone's screen:\n" + "\n".join(too_wide)
     assert not unreachable, "frames that scroll but not by keyboard:\n" + "\n".join(unreachable)
