@@ -194,3 +194,31 @@ def test_no_page_is_wider_than_a_phone(app, browser, live_server, language):
     assert charts >= 2, "the walk saw no dashboard chart"
     assert not too_wide, "pages that do not fit a phone's screen:\n" + "\n".join(too_wide)
     assert not unreachable, "frames that scroll but not by keyboard:\n" + "\n".join(unreachable)
+
+
+def test_every_email_of_the_demo_fits_a_phone(app, browser):
+    """An e-mail is read on a phone more often than a page: its HTML must not need
+    panning either (a long label beside its value, an invoice address)."""
+    result = app.test_cli_runner().invoke(load_demo, ["--year", "2031"])
+    assert result.exit_code == 0, result.output
+    messages = {}
+    for message in outbox():
+        messages.setdefault(message.kind, message.body_html)
+    db.session.rollback()
+    assert {"order_confirmation", "ticket", "stand_confirmation", "stand_pass"} <= set(messages)
+
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    too_wide = []
+    try:
+        for kind, html in sorted(messages.items()):
+            assert html, kind
+            page.set_content(html)
+            width, screen = page.evaluate(
+                "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+            )
+            if width > screen:
+                too_wide.append(f"{kind}: {width}px {page.evaluate(WIDEST)}")
+    finally:
+        context.close()
+    assert not too_wide, "e-mails wider than a phone:\n" + "\n".join(too_wide)
