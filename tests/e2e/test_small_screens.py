@@ -14,12 +14,13 @@ dashboard's: not shrunk with the drawing, not on top of each other).
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import select
 
-from conference.core.db import db
+from conference.core.db import db, utcnow
 from conference.events.commands import load_demo
 from conference.events.models import Edition
 from tests.auth.helpers import PASSWORD, make_staff
@@ -48,12 +49,26 @@ WIDEST = """() => {
 }"""
 
 
-# An amount in a price list broken over two lines ("50.125,00 kr" and ".").
-BROKEN_AMOUNTS = """() => [...document.querySelectorAll('.price-list dd')].filter(dd => {
-  const text = document.createRange();
-  text.selectNodeContents(dd);
-  return text.getClientRects().length > 1;  // a box per line of text
-}).map(dd => dd.textContent.trim())"""
+# An amount in a price list broken over two lines ("50.125,00 kr" and "."): each
+# amount ("2.575,00 kr.", its parts joined by no-break spaces) must stay on one
+# line, though a price with its VAT-inclusive amount may wrap between the two.
+BROKEN_AMOUNTS = """() => {
+  const broken = [];
+  for (const dd of document.querySelectorAll('.price-list dd')) {
+    const texts = document.createTreeWalker(dd, NodeFilter.SHOW_TEXT);
+    for (let node = texts.nextNode(); node; node = texts.nextNode()) {
+      const re = /[^ \\n\\t]+/g;
+      for (let m = re.exec(node.data); m; m = re.exec(node.data)) {
+        if (!/\\d/.test(m[0])) continue;
+        const word = document.createRange();
+        word.setStart(node, m.index);
+        word.setEnd(node, m.index + m[0].length);
+        if (word.getClientRects().length > 1) broken.push(m[0]);  // a box per line
+      }
+    }
+  }
+  return broken;
+}"""
 # A chart's words too small to read (a drawing scaled down to the screen), outside
 # the chart, or on top of each other (the days under a column chart).
 UNREADABLE_CHART_TEXT = """() => {
@@ -130,7 +145,11 @@ def _manage_links() -> list[str]:
 def test_no_page_is_wider_than_a_phone(app, browser, live_server, language):
     result = app.test_cli_runner().invoke(load_demo, ["--year", "2031"])
     assert result.exit_code == 0, result.output
-    slug = db.session.scalar(select(Edition.slug))
+    edition = db.session.scalar(select(Edition))
+    # Registration open, as during the rush (the 2031 edition's opens in November 2030).
+    edition.registration_opens_at = utcnow() - timedelta(days=1)
+    db.session.commit()
+    slug = edition.slug
     make_staff("anna@example.dk")
     manage_links = _manage_links()
     db.session.rollback()
@@ -140,6 +159,20 @@ def test_no_page_is_wider_than_a_phone(app, browser, live_server, language):
     context.add_init_script(path=str(AXE))
     page = context.new_page()
     page.set_default_timeout(10_000)
+    too_wide, unreachable, charts = [], [], []
+
+    def check(label: str) -> None:
+        assert page.get_attribute("html", "lang") == language, label
+        page_width, screen = page.evaluate(
+            "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
+        if page_width > screen:
+            too_wide.append(f"{label}: {page_width}px {page.evaluate(WIDEST)}")
+        too_wide.extend(f"{label}: amount broken: {a}" for a in page.evaluate(BROKEN_AMOUNTS))
+        too_wide.extend(f"{label}: chart: {p}" for p in page.evaluate(UNREADABLE_CHART_TEXT))
+        charts.extend([label] * page.locator("svg.chart").count())
+        unreachable.extend(f"{label}: {target}" for target in page.evaluate(UNREACHABLE))
+
     try:
         page.goto(f"{live_server}/staff/login?lang={language}")
         page.fill("input[name=email]", "anna@example.dk")
@@ -157,8 +190,7 @@ def test_no_page_is_wider_than_a_phone(app, browser, live_server, language):
             "/staff/",
             f"/staff/e/{slug}",
         ]
-        queue, seen_shapes, walked, too_wide, unreachable = list(start), {}, [], [], []
-        charts = 0
+        queue, seen_shapes, walked = list(start), {}, []
         while queue and len(walked) < MAX_PAGES:
             path = queue.pop(0)
             parts = urlsplit(path)
@@ -174,24 +206,24 @@ def test_no_page_is_wider_than_a_phone(app, browser, live_server, language):
                 or "text/html" not in (response.headers.get("content-type", ""))
             ):
                 continue
-            assert page.get_attribute("html", "lang") == language, path
-            page_width, screen = page.evaluate(
-                "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
-            )
-            if page_width > screen:
-                too_wide.append(f"{path}: {page_width}px {page.evaluate(WIDEST)}")
-            too_wide += [f"{path}: amount broken: {a}" for a in page.evaluate(BROKEN_AMOUNTS)]
-            too_wide += [f"{path}: chart: {p}" for p in page.evaluate(UNREADABLE_CHART_TEXT)]
-            charts += page.locator("svg.chart").count()
-            unreachable += [f"{path}: {target}" for target in page.evaluate(UNREACHABLE)]
+            check(path)
             queue.extend(_links_in(page, live_server))
+
+        # The public forms sent back with every error shown (longer, with a summary).
+        stand_forms = [path for path in walked if "/exhibition/stands/" in path]
+        for form_page in [f"/e/{slug}/register?n=2", *stand_forms[:1]]:
+            page.goto(live_server + form_page)
+            page.click("main form[method=post] button[type=submit]:visible >> nth=-1")
+            page.wait_for_selector(".error-summary")
+            check(f"{form_page}, sent empty")
     finally:
         context.close()
 
     # The walk reached the corners it is meant to check, not just the front page.
     for expected in ("/staff/e/", "/orders/", "/staff/accounting/", "/m/", "/s/", "/exhibitors"):
         assert any(expected in path for path in walked), (expected, walked)
-    assert charts >= 2, "the walk saw no dashboard chart"
+    assert stand_forms, "the walk found no stand to book"
+    assert len(charts) >= 2, "the walk saw no dashboard chart"
     assert not too_wide, "pages that do not fit a phone's screen:\n" + "\n".join(too_wide)
     assert not unreachable, "frames that scroll but not by keyboard:\n" + "\n".join(unreachable)
 
