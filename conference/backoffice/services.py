@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import enum
 import io
+import math
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -323,7 +324,8 @@ def column_chart(points: list[tuple[str, int]]) -> Chart:
     plot_height = CHART_HEIGHT - CHART_BOTTOM - CHART_TOP
     slot = 100 / max(len(points), 1)
     every = max(len(points) - 1, 0) // DAY_LABELS + 1
-    every_narrow = every * -(-len(points) // (DAY_LABELS_NARROW * every))
+    # A phone shows every k-th of those labels, so its few are some of the same.
+    every_narrow = every * max(math.ceil(len(points) / (DAY_LABELS_NARROW * every)), 1)
     bars = []
     for index, (label, value) in enumerate(points):
         height = plot_height * value / top
@@ -336,7 +338,7 @@ def column_chart(points: list[tuple[str, int]]) -> Chart:
                 width=round(slot * 0.8, 2),
                 height=round(height, 2),
                 labelled=index % every == 0,
-                minor=index % max(every_narrow, 1) != 0,
+                minor=index % every_narrow != 0,
             )
         )
     # Guide lines at whole numbers: top is 1, 2 or 5 times a power of ten.
