@@ -125,6 +125,10 @@ def _svg(html: str, chart_id: str) -> str:
     return match.group(0)
 
 
+def _day_labels(svg: str) -> list[str]:
+    return re.findall(r'class="chart-axis chart-day[^"]*"[^>]*>([^<]+)</text>', svg)
+
+
 def test_charts_are_inline_svg_with_their_numbers(organiser, edition, sales):
     html = organiser.get(f"/staff/e/{edition.slug}?lang=en").get_data(as_text=True)
     per_day = _svg(html, "chart-per-day")
@@ -136,12 +140,12 @@ def test_charts_are_inline_svg_with_their_numbers(organiser, edition, sales):
     )
     assert "5 places confirmed in all, over 2 days; the most on one day: 5." in per_day
     # Days as each language writes them short: "1 Dec" in English, "1. dec." in Danish.
-    days = re.findall(r'class="chart-axis chart-day[^"]*"[^>]*>([^<]+)</text>', per_day)
+    days = _day_labels(per_day)
     assert len(days) == 2 and all(re.fullmatch(r"\d{1,2} [A-Z][a-z]{2}", d) for d in days), days
     danish = _svg(
         organiser.get(f"/staff/e/{edition.slug}?lang=da").get_data(as_text=True), "chart-per-day"
     )
-    days = re.findall(r'class="chart-axis chart-day[^"]*"[^>]*>([^<]+)</text>', danish)
+    days = _day_labels(danish)
     assert len(days) == 2 and all(re.fullmatch(r"\d{1,2}\. [a-zæøå]{3,4}\.?", d) for d in days), (
         days
     )
