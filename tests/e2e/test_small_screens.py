@@ -256,3 +256,50 @@ def test_every_email_of_the_demo_fits_a_phone(app, browser):
     finally:
         context.close()
     assert not too_wide, "e-mails wider than a phone:\n" + "\n".join(too_wide)
+
+
+# Where the door's arrivals and its exhibitors' count are drawn.
+DOOR_COUNTS = """() => {
+  const counts = document.querySelector('.door-counts');
+  const arrived = counts.querySelector('[data-arrived]').getBoundingClientRect();
+  const exhibitors = counts.querySelector('.door-exhibitor-count');
+  const box = exhibitors.getBoundingClientRect();
+  return {counts_left: counts.getBoundingClientRect().left, left: box.left,
+          top: box.top, arrived_bottom: arrived.bottom,
+          border: getComputedStyle(exhibitors).borderLeftWidth};
+}"""
+
+
+@pytest.mark.parametrize("width", [PHONE["width"], 1280])
+def test_the_doors_exhibitor_count_has_a_line_of_its_own_on_a_phone(
+    app, browser, live_server, width
+):
+    """At the door the phone in a steward's hand shows the exhibitors' arrivals
+    under the attendees', flush left; a wide screen shows them side by side,
+    set apart by a rule."""
+    result = app.test_cli_runner().invoke(load_demo, ["--year", "2031"])
+    assert result.exit_code == 0, result.output
+    slug = db.session.scalar(select(Edition)).slug
+    make_staff("anna@example.dk")
+    db.session.rollback()
+
+    context = browser.new_context(viewport={"width": width, "height": 844})
+    page = context.new_page()
+    try:
+        page.goto(f"{live_server}/staff/login")
+        page.fill("input[name=email]", "anna@example.dk")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("form button[type=submit] >> nth=-1")
+        page.wait_for_url(re.compile(r"/staff/(?!login)"))
+        page.goto(f"{live_server}/staff/e/{slug}/checkin")
+        drawn = page.evaluate(DOOR_COUNTS)
+    finally:
+        context.close()
+    if width == PHONE["width"]:
+        assert drawn["left"] == drawn["counts_left"], drawn
+        assert drawn["top"] >= drawn["arrived_bottom"] - 1, drawn
+        assert drawn["border"] == "0px", drawn
+    else:
+        assert drawn["left"] > drawn["counts_left"] + 100, drawn
+        assert drawn["top"] < drawn["arrived_bottom"], drawn
+        assert drawn["border"] != "0px", drawn
