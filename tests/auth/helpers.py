@@ -31,6 +31,15 @@ def log_in(client, email: str, password: str = PASSWORD, *, next_url: str | None
     return client.post("/staff/login", data=data)
 
 
+def submit_staff_login(page, live_server: str, email: str, language: str = "da") -> None:
+    """Log in through the login page in a browser (Playwright); the caller waits for
+    the page that follows (the back office, or the second-factor step)."""
+    page.goto(f"{live_server}/staff/login?lang={language}")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("main form button[type=submit]")
+
+
 def make_named_staff(email: str, role: str = "organiser", name: str = "") -> StaffUser:
     user = create_staff_user(email, role, PASSWORD, name=name, actor="test")
     db.session.commit()

@@ -16,7 +16,7 @@ from conference.events.services import copenhagen_date
 from conference.invoicing.services import invoice_for_order, record_payment
 from conference.registration.models import Order
 from conference.registration.services import AttendeeDetails, place_order
-from tests.auth.helpers import PASSWORD, make_staff
+from tests.auth.helpers import make_staff, submit_staff_login
 from tests.backoffice.stands_helpers import insert_booking, make_hall
 from tests.conftest import booking_details
 from tests.e2e.conftest import ARTIFACTS
@@ -71,14 +71,6 @@ def _sales(edition) -> None:
     insert_booking(edition, hall["A1"])
 
 
-def _log_in(page, live_server, language):
-    page.goto(f"{live_server}/staff/login?lang={language}")
-    page.fill("input[name=email]", "organiser@example.dk")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("main form button[type=submit]")
-    page.wait_for_url(re.compile(r"/staff/$"))
-
-
 def _shot(page, name: str, language: str) -> None:
     SCREENS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENS / f"{name}-{language}.png"), full_page=True)
@@ -92,7 +84,8 @@ def test_dashboard_tickets_and_edition_copy(live_server, axe_page, edition, lang
     db.session.rollback()
     page = axe_page
     audit = Audit(page, language)
-    _log_in(page, live_server, language)
+    submit_staff_login(page, live_server, "organiser@example.dk", language)
+    page.wait_for_url(re.compile(r"/staff/$"))
 
     page.goto(f"{live_server}/staff/e/{slug}")
     assert page.locator("#chart-per-day rect.chart-bar").count() == 11

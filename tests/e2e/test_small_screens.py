@@ -23,7 +23,7 @@ from sqlalchemy import select
 from conference.core.db import db, utcnow
 from conference.events.commands import load_demo
 from conference.events.models import Edition
-from tests.auth.helpers import PASSWORD, make_staff
+from tests.auth.helpers import make_staff, submit_staff_login
 from tests.e2e.test_accessibility import AXE
 from tests.mail.helpers import outbox
 
@@ -180,10 +180,7 @@ def test_no_page_is_wider_than_a_phone(app, browser, live_server, language):
         unreachable.extend(f"{label}: {target}" for target in page.evaluate(UNREACHABLE))
 
     try:
-        page.goto(f"{live_server}/staff/login?lang={language}")
-        page.fill("input[name=email]", "anna@example.dk")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("form button[type=submit] >> nth=-1")
+        submit_staff_login(page, live_server, "anna@example.dk", language)
         page.wait_for_url(re.compile(r"/staff/(?!login)"))
 
         start = [
@@ -286,10 +283,7 @@ def test_the_doors_exhibitor_count_has_a_line_of_its_own_on_a_phone(
     context = browser.new_context(viewport={"width": width, "height": 844})
     page = context.new_page()
     try:
-        page.goto(f"{live_server}/staff/login")
-        page.fill("input[name=email]", "anna@example.dk")
-        page.fill("input[name=password]", PASSWORD)
-        page.click("form button[type=submit] >> nth=-1")
+        submit_staff_login(page, live_server, "anna@example.dk")
         page.wait_for_url(re.compile(r"/staff/(?!login)"))
         page.goto(f"{live_server}/staff/e/{slug}/checkin")
         drawn = page.evaluate(DOOR_COUNTS)

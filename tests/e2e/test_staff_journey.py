@@ -10,7 +10,7 @@ import time
 import pyotp
 import pytest
 
-from tests.auth.helpers import PASSWORD, make_named_staff
+from tests.auth.helpers import make_named_staff, submit_staff_login
 from tests.e2e.test_accessibility import LANGUAGES, Audit, _quiet
 from tests.e2e.test_accessibility import axe_page as axe_page  # the fixture
 
@@ -21,13 +21,6 @@ BACK_OFFICE = {"da": "Administration", "en": "Back office"}
 STAFF = {"da": "Medarbejdere", "en": "Staff"}
 
 
-def _log_in(page, live_server, language):
-    page.goto(f"{live_server}/staff/login?lang={language}")
-    page.fill("input[name=email]", "anna@example.dk")
-    page.fill("input[name=password]", PASSWORD)
-    page.click(SUBMIT)
-
-
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_organiser_manages_staff_sets_up_totp_and_reads_the_audit_log(
     live_server, axe_page, edition, language
@@ -36,7 +29,7 @@ def test_organiser_manages_staff_sets_up_totp_and_reads_the_audit_log(
     _quiet()
     page = axe_page
     audit = Audit(page, language)
-    _log_in(page, live_server, language)
+    submit_staff_login(page, live_server, "anna@example.dk", language)
     page.wait_for_url(re.compile(r"/staff/$"))
 
     page.goto(f"{live_server}/staff/users")
@@ -83,7 +76,7 @@ def test_organiser_manages_staff_sets_up_totp_and_reads_the_audit_log(
     audit.check("recovery codes")
 
     page.click("button.logout-button")
-    _log_in(page, live_server, language)
+    submit_staff_login(page, live_server, "anna@example.dk", language)
     page.wait_for_url(re.compile(r"/staff/login/code$"))
     audit.check("login code step")
     page.fill("#code", totp.at(time.time() + totp.interval))
