@@ -28,7 +28,7 @@ from conference.registration.services import (
 from conference.stands import services as stands
 from conference.stands.models import BookingMode, StandHall
 from conference.transfers.services import Colleague, request_transfer, set_outside_domain_rule
-from tests.auth.helpers import PASSWORD, make_staff
+from tests.auth.helpers import make_staff, submit_staff_login
 from tests.conftest import booking_details
 from tests.e2e.test_accessibility import LANGUAGES, Audit, _mail_link, _quiet
 from tests.e2e.test_accessibility import axe_page as axe_page  # the fixture
@@ -150,10 +150,7 @@ def test_the_states_other_tests_do_not_reach(app, live_server, axe_page, small_e
     page.wait_for_selector("#bookings-closed")
     audit.check("stand booking, bookings closed")
 
-    page.goto(f"{live_server}/staff/login")
-    page.fill("input[name=email]", "organiser@example.dk")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("main form button[type=submit]")
+    submit_staff_login(page, live_server, "organiser@example.dk", language)
     page.wait_for_url(f"{live_server}/staff/")
     page.goto(f"{live_server}/staff/e/{slug}/checkin")
     page.fill("#code", pass_code)

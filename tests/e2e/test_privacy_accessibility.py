@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from conference.communication.services import Audience, MessageText, send_message
-from tests.auth.helpers import PASSWORD, make_staff
+from tests.auth.helpers import make_staff, submit_staff_login
 from tests.e2e.test_accessibility import LANGUAGES, Audit, _quiet
 from tests.e2e.test_accessibility import axe_page as axe_page  # the fixture
 from tests.privacy.conftest import fill, move_to_the_past
@@ -32,10 +32,7 @@ def test_privacy_and_message_screens(live_server, axe_page, edition, language):
     page.goto(f"{live_server}/m/{filled.placed.booker_token}?lang={language}")
     audit.check("manage page with the data panel")
 
-    page.goto(f"{live_server}/staff/login?lang={language}")
-    page.fill("input[name=email]", "organiser@example.dk")
-    page.fill("input[name=password]", PASSWORD)
-    page.click("form button[type=submit]")
+    submit_staff_login(page, live_server, "organiser@example.dk", language)
     for url, name in (
         (f"/staff/e/{slug}/messages", "message history"),
         (f"/staff/e/{slug}/messages/new", "compose"),
