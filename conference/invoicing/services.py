@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta
 from flask import current_app
 from flask_babel import force_locale, format_date
 from flask_babel import gettext as _
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -102,18 +102,20 @@ def series_prefix(kind: DocumentKind, issued_on: date) -> str:
     return current_app.config[key].format(year=issued_on.year)
 
 
+_series = NumberSeries.__table__.c
+# Built once, on the table, not the ORM class: this runs while a registration
+# holds the quota lock, and building the statement cost more than running it.
+_NEXT_NUMBER = (
+    update(NumberSeries.__table__)
+    .where(_series.prefix == bindparam("series_prefix"))
+    .values(last_number=_series.last_number + 1)
+    .returning(_series.last_number)
+)
+
+
 def take_number(prefix: str) -> int:
     """The next number of a series, locked until the caller's transaction ends."""
-    # On the table, not the ORM class: the ORM's bulk-update bookkeeping is not
-    # needed here, and this runs while a registration holds the quota lock.
-    series = NumberSeries.__table__.c
-    step = (
-        update(NumberSeries.__table__)
-        .where(series.prefix == prefix)
-        .values(last_number=series.last_number + 1)
-        .returning(series.last_number)
-    )
-    number = db.session.execute(step).scalar()
+    number = db.session.execute(_NEXT_NUMBER, {"series_prefix": prefix}).scalar()
     if number is not None:
         return number
     # First number of a new series: create the row; a concurrent creator wins
@@ -122,7 +124,7 @@ def take_number(prefix: str) -> int:
     db.session.execute(
         insert(NumberSeries).values(prefix=prefix, last_number=0).on_conflict_do_nothing()
     )
-    return db.session.execute(step).scalar_one()
+    return db.session.execute(_NEXT_NUMBER, {"series_prefix": prefix}).scalar_one()
 
 
 def format_number(prefix: str, sequence: int) -> str:

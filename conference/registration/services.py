@@ -17,7 +17,18 @@ from types import SimpleNamespace
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from sqlalchemy import DateTime, Integer, String, column, delete, func, select, text, update
+from sqlalchemy import (
+    DateTime,
+    Integer,
+    String,
+    bindparam,
+    column,
+    delete,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 from stdnum import ean as gs1
@@ -763,35 +774,35 @@ class ManageView:
         return self.order.active_attendees
 
 
+# The page shows the order, its edition and every place with its ticket type:
+# one round trip instead of one per relationship. Built once (see get_edition).
+_ORDER_BY_MANAGE_TOKEN = (
+    select(Order)
+    .where(Order.manage_token_hash == bindparam("token_hash"))
+    .options(
+        joinedload(Order.edition),
+        joinedload(Order.attendees).joinedload(Attendee.ticket_type),
+    )
+)
+_ATTENDEE_BY_MANAGE_TOKEN = (
+    select(Attendee)
+    .where(Attendee.manage_token_hash == bindparam("token_hash"))
+    .options(
+        joinedload(Attendee.order).joinedload(Order.edition),
+        joinedload(Attendee.ticket_type),
+    )
+)
+
+
 def find_by_manage_token(token: str) -> ManageView:
     """The order or place a manage token opens; NotFound for anything else."""
     if not token or len(token) > 100:
         raise NotFound(_("This link is not valid."))
-    token_hash = hash_token(token)
-    # The page shows the order, its edition and every place with its ticket type:
-    # one round trip instead of one per relationship.
-    order = (
-        db.session.scalars(
-            select(Order)
-            .where(Order.manage_token_hash == token_hash)
-            .options(
-                joinedload(Order.edition),
-                joinedload(Order.attendees).joinedload(Attendee.ticket_type),
-            )
-        )
-        .unique()
-        .first()
-    )
+    by_hash = {"token_hash": hash_token(token)}
+    order = db.session.scalars(_ORDER_BY_MANAGE_TOKEN, by_hash).unique().first()
     if order is not None:
         return ManageView(order=order, attendee=None)
-    attendee = db.session.scalar(
-        select(Attendee)
-        .where(Attendee.manage_token_hash == token_hash)
-        .options(
-            joinedload(Attendee.order).joinedload(Order.edition),
-            joinedload(Attendee.ticket_type),
-        )
-    )
+    attendee = db.session.scalar(_ATTENDEE_BY_MANAGE_TOKEN, by_hash)
     if attendee is not None and attendee.status == "confirmed":
         return ManageView(order=attendee.order, attendee=attendee)
     raise NotFound(_("This link is not valid."))
