@@ -37,6 +37,29 @@ def record_audit(
     return event
 
 
+def new_audit_event(
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: int | None = None,
+    **data: Any,
+) -> AuditEvent:
+    """An audit record, not written yet: for ``write_audit_events``."""
+    return AuditEvent(
+        actor=actor, action=action, object_type=object_type, object_id=object_id, data=data
+    )
+
+
+def write_audit_events(events: list[AuditEvent]) -> None:
+    """Write audit records from ``new_audit_event`` at once, with one INSERT for all.
+
+    For the registration rush, where they are written while the places are
+    locked and a flush of the session would cost more than the write;
+    elsewhere use ``record_audit``.
+    """
+    insert_new(events)
+
+
 def write_audit(
     actor: str,
     action: str,
@@ -44,16 +67,9 @@ def write_audit(
     object_id: int | None = None,
     **data: Any,
 ) -> AuditEvent:
-    """Write an audit record at once with one INSERT (committed with the change).
-
-    For the registration rush, where it runs while the places are locked and a
-    flush of the session would cost more than the write; elsewhere use
-    ``record_audit``.
-    """
-    event = AuditEvent(
-        actor=actor, action=action, object_type=object_type, object_id=object_id, data=data
-    )
-    insert_new([event])
+    """Write one audit record at once (see ``write_audit_events``)."""
+    event = new_audit_event(actor, action, object_type, object_id, **data)
+    write_audit_events([event])
     return event
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -24,8 +25,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from conference.core.db import db, insert_new, utcnow
 from conference.core.errors import DomainError
 from conference.core.i18n import babel_locale
+from conference.core.models import AuditEvent
 from conference.core.money import vat_of
-from conference.core.services import record_audit, write_audit
+from conference.core.services import (
+    new_audit_event,
+    record_audit,
+    write_audit,
+    write_audit_events,
+)
 from conference.events.models import Edition
 from conference.events.services import copenhagen_date
 from conference.invoicing.models import DocumentKind, Invoice, InvoicePayment, NumberSeries
@@ -385,10 +392,21 @@ def draft_invoice(order: Order, *, now: datetime | None = None) -> Invoice:
     )
 
 
-def issue_drafted_invoice(invoice: Invoice, *, actor: str = "system") -> Invoice:
-    """Number and write an invoice from ``draft_invoice``, in the caller's transaction."""
+def issue_drafted_invoice(
+    invoice: Invoice, *, actor: str = "system", audit_events: Sequence[AuditEvent] = ()
+) -> Invoice:
+    """Number and write an invoice from ``draft_invoice``, in the caller's transaction.
+
+    ``audit_events``: the caller's own records of the change, not written yet
+    (``new_audit_event``), written in one INSERT with the invoice's.
+    """
     _number_and_write(invoice)
-    write_audit(actor, "invoice.issued", "invoice", invoice.id, number=invoice.number)
+    write_audit_events(
+        [
+            *audit_events,
+            new_audit_event(actor, "invoice.issued", "invoice", invoice.id, number=invoice.number),
+        ]
+    )
     return invoice
 
 

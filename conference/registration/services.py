@@ -40,7 +40,7 @@ from conference.core.errors import DomainError, NotEnoughPlaces, NotFound, Regis
 from conference.core.models import AuditEvent
 from conference.core.money import vat_of
 from conference.core.security import hash_token, new_ticket_code, new_token
-from conference.core.services import record_audit, write_audit
+from conference.core.services import new_audit_event, record_audit, write_audit_events
 from conference.core.urls import public_url
 from conference.events.models import Edition, TicketType
 from conference.events.services import (
@@ -482,8 +482,7 @@ def place_order(
         _take_back(placed)
         left = places_left(ticket_type.quota_id)
         raise NotEnoughPlaces(not_enough_places_message(count, left), places_left=left)
-    if invoice is not None:
-        issue_drafted_invoice(invoice)
+    _record_placed_order(placed, invoice)
     return placed
 
 
@@ -492,19 +491,28 @@ def _draft_invoice_of(order: Order, now: datetime | None) -> Invoice | None:
     return draft_invoice(order, now=now) if order.total_net_ore else None
 
 
+def _record_placed_order(placed: PlacedOrder, invoice: Invoice | None) -> None:
+    """Write the order's audit record, and issue its invoice (if it has one) with it.
+
+    Both audit records go in one INSERT: this runs while the places are locked.
+    """
+    if invoice is not None:
+        issue_drafted_invoice(invoice, audit_events=[placed.audit_event])
+    else:
+        write_audit_events([placed.audit_event])
+
+
 def _take_back(placed: PlacedOrder) -> None:
-    """Delete an order written for a claim that was then lost: nothing of it stays."""
+    """Delete an order written for a claim that was then lost: nothing of it stays.
+
+    Its audit record was not written yet (see ``_record_placed_order``).
+    """
     order = placed.order
     if placed.code_use is not None:
         give_back_code_use(*placed.code_use)
-    audit, attendee, registration_order = (
-        AuditEvent.__table__,
-        Attendee.__table__,
-        Order.__table__,
-    )
+    attendee, registration_order = Attendee.__table__, Order.__table__
     outbox = OutboxMessage.__table__
     db.session.execute(delete(outbox).where(outbox.c.order_id == order.id))
-    db.session.execute(delete(audit).where(audit.c.id == placed.audit_event.id))
     db.session.execute(delete(attendee).where(attendee.c.order_id == order.id))
     db.session.execute(delete(registration_order).where(registration_order.c.id == order.id))
     for obj in (*order.attendees, order):
@@ -546,8 +554,7 @@ def _write_order(
     placed = _save_order(draft, actor=actor)
     invoice = _draft_invoice_of(placed.order, None)
     _send_order_mails(draft, invoice)
-    if invoice is not None:
-        issue_drafted_invoice(invoice)
+    _record_placed_order(placed, invoice)
     return placed
 
 
@@ -629,7 +636,7 @@ def _draft_order(
 
 
 def _save_order(draft: _DraftOrder, *, actor: str) -> PlacedOrder:
-    """Write a drafted order, its attendees and its audit record (one INSERT each).
+    """Write a drafted order and its attendees (one INSERT each); draft its audit record.
 
     Core INSERTs rather than the unit of work, which took longer than the
     writes; the order and its attendees are then in the session as if loaded.
@@ -643,7 +650,8 @@ def _save_order(draft: _DraftOrder, *, actor: str) -> PlacedOrder:
     db.session.add(order)  # and its attendees
     for attendee, token in zip(order.attendees, draft.attendee_tokens, strict=True):
         placed.attendee_tokens[attendee.id] = token
-    placed.audit_event = write_audit(
+    # Written with the invoice once the places are claimed (_record_placed_order).
+    placed.audit_event = new_audit_event(
         actor,
         "order.placed",
         "order",
