@@ -80,9 +80,28 @@ gc_threshold = _int("GUNICORN_GC_THRESHOLD", 10_000)
 
 
 def when_ready(server):
+    _compile_templates(server)
     if gc_threshold > 0:
         gc.collect()
         gc.freeze()
+
+
+def _compile_templates(server):
+    """Compile every template in the master, so the workers inherit them compiled.
+
+    Otherwise each worker compiles a template the first time a visitor needs it:
+    the first registrations after a restart (the confirmation page, its e-mails)
+    waited for that while a rush queued behind them.
+    """
+    app = getattr(server.app, "callable", None)
+    env = getattr(app, "jinja_env", None)
+    if env is None:  # not preloaded, or not the Flask app itself
+        return
+    for name in env.list_templates(extensions=("html", "txt", "ics", "xml")):
+        try:
+            env.get_template(name)
+        except Exception:  # noqa: BLE001 - a broken template fails where it is used, as before
+            server.log.exception("could not compile template %s", name)
 
 
 def post_fork(server, worker):
@@ -100,3 +119,4 @@ def post_fork(server, worker):
                 db.engine.dispose(close=False)
     except Exception:  # noqa: BLE001 - never stop a worker from starting over this
         server.log.exception("could not reset the database pool after fork")
+
