@@ -63,6 +63,16 @@ def test_the_threshold_is_set_from_the_environment_and_zero_leaves_python_alone(
     assert gc.get_threshold() == (700, 10, 10)
 
 
+def test_the_master_compiles_every_template_before_the_fork(monkeypatch, restore_gc, app):
+    # A fresh worker's first visitors should not wait while their pages compile.
+    app.jinja_env.cache.clear()
+    server = SimpleNamespace(app=SimpleNamespace(callable=app), log=None)
+    _settings(monkeypatch)["when_ready"](server)
+    names = app.jinja_env.list_templates(extensions=("html", "txt", "ics", "xml"))
+    assert "registration/manage.html" in names
+    assert len(app.jinja_env.cache) == len(names)
+
+
 def test_threaded_workers_by_default(monkeypatch):
     settings = _settings(monkeypatch)
     assert settings["worker_class"] == "conference.core.serving.EvenThreadWorker"
