@@ -119,4 +119,3 @@ def post_fork(server, worker):
                 db.engine.dispose(close=False)
     except Exception:  # noqa: BLE001 - never stop a worker from starting over this
         server.log.exception("could not reset the database pool after fork")
-
