@@ -39,6 +39,11 @@ class EvenThreadWorker(ThreadWorker):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._saw_one_waiting_at: float | None = None
+        # Full processes see a waiting connection at the same moment; if they also
+        # waited the same time, each would close a connection for the one
+        # newcomer. Staggered by the worker's number, the first to wait out its
+        # turn makes room and takes it, and the others find nobody waiting.
+        self._make_room_after = MAKE_ROOM_AFTER * (1 + self.age % max(self.cfg.workers, 1))
         # The cap on connections spreads them over the processes; closing
         # kept-alive ones whenever a few are idle (gunicorn's rule) would only
         # make clients reconnect.
@@ -81,7 +86,7 @@ class EvenThreadWorker(ThreadWorker):
         if self._saw_one_waiting_at is None:
             self._saw_one_waiting_at = now
             return False
-        if now - self._saw_one_waiting_at < MAKE_ROOM_AFTER:
+        if now - self._saw_one_waiting_at < self._make_room_after:
             return False
         self._saw_one_waiting_at = None
         return True
