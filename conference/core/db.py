@@ -163,27 +163,31 @@ def insert_new(objects: Sequence[Base]) -> None:
     plan = _insert_plan(type(objects[0]))
     rows = []
     for obj in objects:
+        # Written straight into the object's state, without attribute events (none
+        # are listened for on columns here), as a query's loading does: the
+        # history that setattr would record is thrown away below anyway, and
+        # setting a few dozen defaults through it cost more than the INSERT.
         values = vars(obj)
         for relationship in plan.parents:
             parent = values.get(relationship.key)
             if parent is not None:
                 for local, remote in relationship.local_remote_pairs:
-                    setattr(obj, local.key, getattr(parent, remote.key))
+                    values[local.key] = getattr(parent, remote.key)
         for column in plan.defaulted:
             if column.key not in values:
                 value = column.default.arg if column.default is not None else None
                 # The model's attribute names are its column names (every model here).
-                setattr(obj, column.key, value(None) if callable(value) else value)
+                values[column.key] = value(None) if callable(value) else value
         rows.append({key: values[key] for key in plan.written if key in values})
     # Pending changes first, as the session's own execute would (a foreign key
     # may point at them); then on its connection, without the ORM's statement
     # handling.
     db.session.flush()
     returned = db.session.connection().execute(plan.statement, rows).all()
-    for obj, values in zip(objects, returned, strict=True):
-        for column, value in zip(plan.returned, values, strict=True):
-            if column.key not in vars(obj):
-                setattr(obj, column.key, value)
+    for obj, row in zip(objects, returned, strict=True):
+        values = vars(obj)
+        for column, value in zip(plan.returned, row, strict=True):
+            values.setdefault(column.key, value)
         make_transient_to_detached(obj)
 
 
