@@ -97,7 +97,7 @@ def _compile_templates(server):
     env = getattr(app, "jinja_env", None)
     if env is None:  # not preloaded, or not the Flask app itself
         return
-    for name in env.list_templates(extensions=("html", "txt", "ics", "xml")):
+    for name in env.list_templates():
         try:
             env.get_template(name)
         except Exception:  # noqa: BLE001 - a broken template fails where it is used, as before
