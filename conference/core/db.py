@@ -6,9 +6,10 @@ command that called them commits once at the end.
 
 from __future__ import annotations
 
+import functools
 import select
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -112,6 +113,40 @@ def end_read_only_transactions_with_commit(app: Flask) -> None:
             session.commit()
         except Exception:  # noqa: BLE001 - the session's own teardown rolls back and discards it
             return
+
+
+_Answer = TypeVar("_Answer")
+
+
+def read_only(view: Callable[..., _Answer]) -> Callable[..., _Answer]:
+    """Run a view that only reads in autocommit: no BEGIN and no COMMIT round trips.
+
+    For the pages a booker opens after every registration (the manage page, its
+    QR codes): a statement or two, each consistent on its own, for which a
+    transaction's two round trips cost more than the read. The view must write
+    nothing (each write would be committed on its own at once) and return its
+    answer rendered: the session's transaction ends when it returns. Where the
+    session is already in a transaction (a test's app context shared between
+    requests), the view simply runs in that one.
+    """
+
+    @functools.wraps(view)
+    def reading(*args, **kwargs) -> _Answer:
+        session = db.session()
+        if session.in_transaction():
+            return view(*args, **kwargs)
+        session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        try:
+            answer = view(*args, **kwargs)
+        except BaseException:
+            session.rollback()
+            raise
+        # Hands the connection back with its usual isolation level, so a later
+        # statement of the same session is in a transaction again.
+        session.commit()
+        return answer
+
+    return reading
 
 
 # --- connections the server closed ---------------------------------------------------

@@ -14,9 +14,8 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Email, InputRequired, Length, Optional
 
 from conference.registration.models import OrganisationType, PaymentMethod
-from conference.registration.services import AttendeeDetails, BookingDetails
+from conference.registration.services import MAX_GROUP_SIZE, AttendeeDetails, BookingDetails
 
-MAX_GROUP_SIZE = 20
 REQUIRED = _l("This field is required.")
 BAD_EMAIL = _l("Enter a valid e-mail address.")
 TOO_LONG = _l("This is too long (at most %(max)d characters).")

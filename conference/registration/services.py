@@ -327,6 +327,10 @@ class RegistrationGlance:
         return self.name_en if language == "en" and self.name_en else self.name
 
 
+# The most participants one registration can hold, whatever an edition allows.
+MAX_GROUP_SIZE = 20
+
+
 # Plain SQL (the same on SQLite and PostgreSQL): it runs for nearly every request
 # of a rush, and a statement built from ORM constructs spends more time on its
 # cache key at each execution than the database spends answering it.
@@ -379,15 +383,30 @@ def booking_glance(slug: str, *, max_age: float) -> RegistrationGlance | None:
     """The glance a posted booking is decided by.
 
     One this process read at most ``max_age`` seconds ago if it found no place
-    at all: the refusal it leads to takes nothing, and a place that came free
-    within that moment is refused as it would have been a moment earlier.
-    Otherwise a fresh read (kept for the requests that follow); only the claim
-    takes places.
+    at all (the refusal it leads to takes nothing, and a place that came free
+    within that moment is refused as it would have been a moment earlier), or
+    if it found more than a few places (``plenty_left``): the booking then goes
+    on to the claim, which alone takes places, and the registration window is
+    checked again on the edition itself. When few places are left, a fresh
+    read (kept for the requests that follow), so that a moment-old answer does
+    not send bookings to a claim that is bound to fail.
     """
     kept = _kept_glance(slug) if max_age > 0 else None
-    if kept is not None and kept[1] is not None and kept[1].left_in_all == 0:
-        return kept[1]
+    if kept is not None and kept[1] is not None:
+        glance = kept[1]
+        if glance.left_in_all == 0 or plenty_left(glance):
+            return glance
     return _read_glance(slug, keep_for=max_age)
+
+
+def plenty_left(glance: RegistrationGlance) -> bool:
+    """More places free than "few" (the edition's threshold) and than the largest group."""
+    return glance.left_in_all > max(glance.few_places_threshold, MAX_GROUP_SIZE)
+
+
+def forget_glance(slug: str) -> None:
+    """Drop what this process read about the edition's places: the next request reads afresh."""
+    _kept_glances().pop(slug, None)
 
 
 def _kept_glances() -> dict[str, tuple[float, RegistrationGlance | None]]:
@@ -480,6 +499,9 @@ def place_order(
     _use_access_code(edition, placed, details.access_code, count)
     if not claim_places(ticket_type.quota_id, count):
         _take_back(placed)
+        # A kept glance let this booking come this far (see booking_glance); it
+        # is out of date, and the bookings after this one should not trust it.
+        forget_glance(edition.slug)
         left = places_left(ticket_type.quota_id)
         raise NotEnoughPlaces(not_enough_places_message(count, left), places_left=left)
     _record_placed_order(placed, invoice)

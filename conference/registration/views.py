@@ -26,7 +26,7 @@ from markupsafe import Markup, escape
 from wtforms.fields.choices import SelectChoice
 
 from conference.checkin.services import ticket_qr_svg
-from conference.core.db import db, utcnow
+from conference.core.db import db, read_only, utcnow
 from conference.core.errors import DomainError, NotEnoughPlaces, NotFound, RegistrationClosed
 from conference.core.i18n import current_language
 from conference.core.manage_links import manage_limit as _manage_limit
@@ -328,9 +328,8 @@ def _resize_requested(page: _FormPage) -> bool:
 def register(slug: str):
     # The two answers most of a rush gets (a new visitor's form, "fully booked")
     # need only the registration window and the free places: one small read,
-    # which a new visitor's form may take from a moment ago.
-    # A booking may also be refused "fully booked" from one; any other booking
-    # goes by a fresh read (see booking_glance).
+    # which a new visitor's form may take from a moment ago. A booking may go
+    # by one too, unless it found only a few places (see booking_glance).
     max_age = current_app.config["REGISTRATION_GLANCE_SECONDS"]
     if request.method == "POST":
         glance = services.booking_glance(slug, max_age=max_age)
@@ -463,6 +462,7 @@ def join_waiting_list(slug: str):
 
 @bp.get("/m/<token>")
 @limiter.limit(_manage_limit)
+@read_only
 def manage(token: str):
     try:
         view = services.find_by_manage_token(token)
@@ -510,6 +510,7 @@ def _handed_on_page(retired: HandedOn) -> Response:
 
 @bp.get("/m/<token>/qr/<int:attendee_id>.svg")
 @limiter.limit(_manage_limit)
+@read_only
 def ticket_qr(token: str, attendee_id: int):
     view = services.find_by_manage_token(token)
     attendee = next((a for a in view.visible_attendees if a.id == attendee_id), None)

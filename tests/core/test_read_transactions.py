@@ -75,3 +75,42 @@ def test_read_only_requests_keep_postgresql_plans_prepared(app, edition):
             text("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%quota%'")
         )
     assert prepared >= 1
+
+
+def _booker_page(client, edition) -> str:
+    """Register one place as a visitor would; the path of the booker's page."""
+    from tests.conftest import booking_form
+
+    response = client.post(f"/e/{edition.slug}/register", data=booking_form(edition))
+    assert response.status_code == 303
+    return response.headers["Location"]
+
+
+def test_the_booker_page_reads_in_autocommit_and_a_later_write_is_transactional_again(
+    app, client, edition
+):
+    from sqlalchemy import event
+
+    quota_id = edition.quotas[0].id
+    page = _booker_page(client, edition)
+    before = _taken_now(app, quota_id)
+    levels: list[str | None] = []
+
+    def note(connection, *_args) -> None:
+        levels.append(connection.get_execution_options().get("isolation_level"))
+
+    with app.app_context():
+        event.listen(db.engine, "before_cursor_execute", note)
+        try:
+            response = app.test_client().get(page)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", note)
+        assert response.status_code == 200
+        assert "Hanne Jensen" in response.get_data(as_text=True)
+        # Every statement of the page ran outside a transaction ...
+        assert levels and set(levels) == {"AUTOCOMMIT"}
+        assert not db.session().in_transaction()
+        # ... and the session is transactional again afterwards: a write left
+        # uncommitted in the same app context is undone.
+        db.session.execute(update(Quota).where(Quota.id == quota_id).values(taken=Quota.taken + 5))
+    assert _taken_now(app, quota_id) == before
