@@ -255,6 +255,91 @@ def test_every_email_of_the_demo_fits_a_phone(app, browser):
     assert not too_wide, "e-mails wider than a phone:\n" + "\n".join(too_wide)
 
 
+def test_the_waiting_list_transfer_and_cancellation_emails_fit_a_phone(app, browser, edition):
+    """The e-mails the demo does not send, from the services that send them: a
+    group joins the waiting list, is offered places and lets the offer run out,
+    the next group takes its offer, a place is handed to a colleague, one place
+    and then a whole order are cancelled."""
+    from conference.events.services import change_capacity, places_left
+    from conference.registration.services import (
+        accept_offer,
+        cancel_attendee,
+        cancel_order,
+        expire_offers,
+        join_waiting_list,
+        place_order,
+    )
+    from conference.transfers.services import Colleague, organiser_transfer
+    from tests.conftest import booking_details
+
+    quota = edition.quotas[0]
+    quota.capacity = 3
+    db.session.commit()
+    first = place_order(edition, booking_details(edition, 3)).order
+    db.session.commit()
+    for who in ("venter", "naeste"):
+        details = booking_details(
+            edition,
+            2,
+            booker_email=f"{who}@odense.dk",
+            booker_name=f"Bodil {who.title()}-Andersen Kristiansen",
+        )
+        for index, attendee in enumerate(details.attendees):
+            attendee.email = f"{who}.{index}@odense.dk"
+        join_waiting_list(edition, details)
+        db.session.commit()
+    change_capacity(quota.id, 5, actor="staff:1")  # two places: offered to the first group
+    db.session.commit()
+    expire_offers(edition, now=utcnow() + timedelta(days=30))  # ... which lets it run out
+    db.session.commit()
+    offer = next(m for m in outbox("waiting_list_offer") if m.to_address == "naeste@odense.dk")
+    token = re.search(r"/w/(\S+)", offer.body_text).group(1)
+    db.session.rollback()
+    accept_offer(token)
+    db.session.commit()
+    attendee = first.attendees[0]
+    organiser_transfer(
+        attendee,
+        Colleague(name="Kristoffer Vestergaard-Møllerhøj", email="kristoffer@aarhus.dk"),
+        expected_version=attendee.ticket_version,
+        actor="staff:1",
+    )
+    db.session.commit()
+    cancel_attendee(first.attendees[1], actor="staff:1", reason="Dobbelttilmelding")
+    db.session.commit()
+    cancel_order(first, actor="staff:1", reason="Kommunen har meldt afbud")
+    db.session.commit()
+    assert places_left(quota.id) >= 0
+
+    # Every message, not one per kind: a partial and a whole cancellation, say,
+    # are the same kind with different paragraphs.
+    messages = [(message.kind, message.to_address, message.body_html) for message in outbox()]
+    db.session.rollback()
+    expected = {
+        "waiting_list_joined",
+        "waiting_list_offer",
+        "waiting_list_expired",
+        "transfer_confirmation",
+        "transfer_ticket",
+        "place_cancelled",
+        "order_cancelled",
+    }
+    assert expected <= {kind for kind, _to, _html in messages}, messages
+
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    too_wide = []
+    try:
+        for kind, to, html in messages:
+            if kind in expected:
+                assert html, (kind, to)
+                page.set_content(html)
+                too_wide.extend(_too_wide(page, f"{kind} to {to}"))
+    finally:
+        context.close()
+    assert not too_wide, "e-mails wider than a phone:\n" + "\n".join(too_wide)
+
+
 # Where the door's arrivals and its exhibitors' count are drawn.
 DOOR_COUNTS = """() => {
   const counts = document.querySelector('.door-counts');
