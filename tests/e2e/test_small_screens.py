@@ -340,6 +340,55 @@ def test_the_waiting_list_transfer_and_cancellation_emails_fit_a_phone(app, brow
     assert not too_wide, "e-mails wider than a phone:\n" + "\n".join(too_wide)
 
 
+def test_the_stand_emails_fit_a_phone(app, browser, edition):
+    """The exhibitors' e-mails beyond the demo's: a request received and declined,
+    another approved, moved to another stand, extra passes bought, cancelled."""
+    from conference.stands import services
+    from conference.stands.models import BookingMode
+    from tests.stands.conftest import company_details, make_hall, stand
+
+    make_hall(edition, mode=BookingMode.APPROVAL, stands=6)
+    long_name = {"company": "Kommunernes Fælles Digitaliseringsservicecenter ApS"}
+    declined = services.book_stand(edition, stand(edition, "A1"), company_details(1, **long_name))
+    db.session.commit()
+    services.decline_booking(declined.booking, actor="staff:1", reason="Kun leverandører")
+    db.session.commit()
+    requested = services.book_stand(edition, stand(edition, "A2"), company_details(2))
+    db.session.commit()
+    approved = services.approve_booking(requested.booking, actor="staff:1")
+    db.session.commit()
+    services.move_booking(approved.booking, stand(edition, "A3"), actor="staff:1", reason="Ny plan")
+    db.session.commit()
+    services.buy_extra_passes(approved.booking, 2)
+    db.session.commit()
+    services.cancel_booking(approved.booking, actor="staff:1", reason="Firmaet har meldt afbud")
+    db.session.commit()
+
+    messages = [(message.kind, message.to_address, message.body_html) for message in outbox()]
+    db.session.rollback()
+    expected = {
+        "stand_request_received",
+        "stand_declined",
+        "stand_confirmation",
+        "stand_moved",
+        "stand_extra_passes",
+        "stand_cancelled",
+    }
+    assert expected <= {kind for kind, _to, _html in messages}, messages
+
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    too_wide = []
+    try:
+        for kind, to, html in messages:
+            assert html, (kind, to)
+            page.set_content(html)
+            too_wide.extend(_too_wide(page, f"{kind} to {to}"))
+    finally:
+        context.close()
+    assert not too_wide, "e-mails wider than a phone:\n" + "\n".join(too_wide)
+
+
 # Where the door's arrivals and its exhibitors' count are drawn.
 DOOR_COUNTS = """() => {
   const counts = document.querySelector('.door-counts');
