@@ -258,8 +258,12 @@ def test_every_email_of_the_demo_fits_a_phone(app, browser):
 def test_the_waiting_list_transfer_and_cancellation_emails_fit_a_phone(app, browser, edition):
     """The e-mails the demo does not send, from the services that send them: a
     group joins the waiting list, is offered places and lets the offer run out,
-    the next group takes its offer, a place is handed to a colleague, one place
-    and then a whole order are cancelled."""
+    the next group takes its offer, a place is handed to a colleague, a request
+    to hand one outside the organisation is declined, a place moves to another
+    ticket type, the organiser writes to everyone, one place and then a whole
+    order are cancelled."""
+    from conference.backoffice.services import move_attendee
+    from conference.communication.services import Audience, MessageText, send_message
     from conference.events.services import change_capacity, places_left
     from conference.registration.services import (
         accept_offer,
@@ -269,7 +273,12 @@ def test_the_waiting_list_transfer_and_cancellation_emails_fit_a_phone(app, brow
         join_waiting_list,
         place_order,
     )
-    from conference.transfers.services import Colleague, organiser_transfer
+    from conference.transfers.services import (
+        Colleague,
+        decline_transfer,
+        organiser_transfer,
+        request_transfer,
+    )
     from tests.conftest import booking_details
 
     quota = edition.quotas[0]
@@ -305,6 +314,30 @@ def test_the_waiting_list_transfer_and_cancellation_emails_fit_a_phone(app, brow
         actor="staff:1",
     )
     db.session.commit()
+    asking = first.attendees[1]
+    request = request_transfer(
+        asking,
+        Colleague(name="Birgitte Rasmussen", email="birgitte.rasmussen@gmail.com"),
+        expected_version=asking.ticket_version,
+        requested_by="booker",
+        requester_email=first.booker_email,
+        confirmed_outside=True,
+    )
+    db.session.commit()
+    assert request.is_pending  # outside the organisation: an organiser decides
+    decline_transfer(request.transfer, actor="staff:1", reason="Kun kommunens egne ansatte")
+    db.session.commit()
+    speaker = next(t for t in edition.ticket_types if t.price_net_ore == 0)
+    moved = first.attendees[2]
+    move_attendee(moved, speaker, expected_version=moved.ticket_version, actor="staff:1")
+    db.session.commit()
+    send_message(
+        edition,
+        Audience(include_bookers=True),
+        MessageText("Praktisk information", "Husk navneskiltet.\nDørene åbner kl. 8.00."),
+        actor="staff:1",
+    )
+    db.session.commit()
     cancel_attendee(first.attendees[1], actor="staff:1", reason="Dobbelttilmelding")
     db.session.commit()
     cancel_order(first, actor="staff:1", reason="Kommunen har meldt afbud")
@@ -323,6 +356,9 @@ def test_the_waiting_list_transfer_and_cancellation_emails_fit_a_phone(app, brow
         "transfer_ticket",
         "place_cancelled",
         "order_cancelled",
+        "transfer_declined",
+        "place_moved",
+        "communication",
     }
     assert expected <= {kind for kind, _to, _html in messages}, messages
 
