@@ -7,11 +7,11 @@ must never commit a write a view left behind without committing it.
 
 from __future__ import annotations
 
-from sqlalchemy import select, text, update
+from sqlalchemy import event, select, text, update
 
 from conference.core.db import db
 from conference.events.models import Quota
-from tests.conftest import postgres_only
+from tests.conftest import booking_form, postgres_only
 
 
 def _taken(quota_id: int) -> int:
@@ -79,8 +79,6 @@ def test_read_only_requests_keep_postgresql_plans_prepared(app, edition):
 
 def _booker_page(client, edition) -> str:
     """Register one place as a visitor would; the path of the booker's page."""
-    from tests.conftest import booking_form
-
     response = client.post(f"/e/{edition.slug}/register", data=booking_form(edition))
     assert response.status_code == 303
     return response.headers["Location"]
@@ -89,8 +87,6 @@ def _booker_page(client, edition) -> str:
 def test_the_booker_page_reads_in_autocommit_and_a_later_write_is_transactional_again(
     app, client, edition
 ):
-    from sqlalchemy import event
-
     quota_id = edition.quotas[0].id
     page = _booker_page(client, edition)
     before = _taken_now(app, quota_id)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 
 from conference import create_app
 from conference.core.db import db
@@ -161,8 +161,6 @@ def test_a_kept_answer_of_plenty_spares_the_booking_its_own_read(keeping_app, ed
 
         def note(_conn, _cursor, statement, *_args) -> None:
             statements.append(statement)
-
-        from sqlalchemy import event
 
         event.listen(db.engine, "before_cursor_execute", note)
         try:
